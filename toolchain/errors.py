@@ -1,0 +1,35 @@
+"""Error types shared by the whole toolchain.
+
+Every error a user can trigger is a subclass of :class:`Arith4mlError` and
+carries a one-line message that names the offending thing.  The CLI maps each
+class to a distinct exit code (see ``toolchain.cli``).
+"""
+from __future__ import annotations
+
+
+class Arith4mlError(Exception):
+    """Base of all user-facing errors. ``exit_code`` is used by the CLI."""
+
+    exit_code = 2
+
+
+class ArithValueError(Arith4mlError, ValueError):
+    """A bad value handed to an arithmetic reference (moduli, widths, tables, NaN...)."""
+
+
+class ConfigError(Arith4mlError, ValueError):
+    """A bad configuration file or key; the message names the file, line and key."""
+
+
+class UnsupportedError(Arith4mlError, ValueError):
+    """A layer, quantizer or option the toolchain cannot map."""
+
+
+class DataError(Arith4mlError, ValueError):
+    """Input data of the wrong shape, dtype, or containing NaN/inf."""
+
+
+class ToolMissingError(Arith4mlError, RuntimeError):
+    """A vendor tool (vivado, vitis_hls) is not on PATH."""
+
+    exit_code = 3
