@@ -1,0 +1,251 @@
+"""One pass, in graph order: plan every Dense/Conv layer and give every layer an exact type.
+
+It runs before hls4ml's ``infer_precision_types`` so that each layer sees its
+input's final type.  Types the user (or a quantizer) set explicitly are kept;
+a dot-product layer whose forced type is narrower than exact gets a warning
+naming it.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from hls4ml.model.optimizer import OptimizerPass
+from hls4ml.model.types import IntegerPrecisionType
+
+from toolchain.arith import fixed, ternary
+from toolchain.arith.fixed import FixedType
+from toolchain.backends.hls_types import from_fixed, is_unspecified, to_fixed
+from toolchain.backends.plan import Geometry, build_plan, exact_codes
+from toolchain.errors import Arith4mlError, UnsupportedError
+
+DOT_LAYERS = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
+PASS_THROUGH = ("Input", "Reshape", "Transpose")
+SUPPORTED = DOT_LAYERS + ("Activation (relu, linear)", "BatchNormalization", "ApplyAlpha", "MaxPooling1D/2D",
+                          "Flatten", "Add", "Dropout (removed)", "Softmax (removed: logits)")
+EXACT_SCALE_FRAC = 24  # BatchNorm scales that are not exact within this many fractional bits are rounded
+
+
+class ArithExactTypes(OptimizerPass):
+    """Plan dot-product layers and set exact result types, layer by layer in graph order."""
+
+    def match(self, node) -> bool:
+        return getattr(node.model.config.backend, "arith_kind", None) is not None and not node.get_attr("arith_done")
+
+    def transform(self, model, node) -> bool:
+        cls = node.class_name
+        try:
+            if cls == "Softmax":
+                return _remove_softmax(model, node)
+            if cls in DOT_LAYERS:
+                _plan_dot(model, node)
+            elif cls in ("Activation", "ReLU"):
+                _activation(node)
+            elif cls in ("BatchNormalization", "ApplyAlpha"):
+                _batchnorm(node)
+            elif cls in ("Pooling1D", "Pooling2D"):
+                if "max" not in str(node.get_attr("pool_op", "")).lower():
+                    raise UnsupportedError(f"layer {node.name} ({cls}, {node.get_attr('pool_op')} pooling) is not supported; "
+                                           "only max pooling is")
+                _set_if_unspecified(node, input_type(node))
+            elif cls == "Merge":
+                _merge(node)
+            elif cls in PASS_THROUGH:
+                if cls != "Input":
+                    _set_if_unspecified(node, input_type(node))
+            else:
+                raise UnsupportedError(f"layer {node.name} of type {cls} is not supported by the "
+                                       f"{model.config.backend.name} backend; supported: {', '.join(SUPPORTED)}")
+        except Arith4mlError:
+            raise
+        except ValueError as exc:  # arithmetic references name the value; add the layer
+            raise UnsupportedError(f"layer {node.name}: {exc}") from None
+        node.set_attr("arith_done", True)
+        return False
+
+
+def input_type(node, i: int = 0) -> FixedType:
+    var = node.get_input_variable(node.inputs[i])
+    return to_fixed(var.type.precision, f"input of layer {node.name}")
+
+
+def result_type(node) -> FixedType | None:
+    precision = node.get_output_variable().type.precision
+    return None if is_unspecified(precision) else to_fixed(precision, f"result of layer {node.name}")
+
+
+def _set_if_unspecified(node, t: FixedType) -> None:
+    if is_unspecified(node.get_output_variable().type.precision):
+        node.get_output_variable().type.precision = from_fixed(t)
+
+
+def _remove_softmax(model, node) -> bool:
+    cfg = model.config.get_layer_config(node) or {}
+    if cfg.get("Softmax", "logits") != "logits":
+        raise UnsupportedError(f"layer {node.name}: softmax tables are not modelled by the reference; "
+                               "leave 'Softmax: logits' (the default) and apply softmax on the host")
+    model.remove_node(node)
+    return True
+
+
+def _activation(node) -> None:
+    act = str(node.get_attr("activation", "")).lower()
+    x = input_type(node)
+    if act == "relu":
+        if x.signed:
+            exact = FixedType(max(1, x.width - 1), x.integer - 1, False)
+        else:
+            exact = FixedType(x.width, x.integer, False)
+        _set_if_unspecified(node, exact)
+    elif act == "linear":
+        _set_if_unspecified(node, x)
+    else:
+        raise UnsupportedError(f"layer {node.name}: activation '{act}' is not supported (relu, quantized_relu, linear are)")
+
+
+def _batchnorm(node) -> None:
+    x = input_type(node)
+    scale_var, bias_var = node.get_weights("scale"), node.get_weights("bias")
+    s_codes, s_frac = _exact_or_rounded(node, scale_var.data, "scale")
+    b_codes, b_frac = _exact_or_rounded(node, bias_var.data, "bias")
+    s_t = fixed.type_for_range(min(int(s_codes.min()), 0), max(int(s_codes.max()), 0), s_frac, signed=True)
+    b_t = fixed.type_for_range(min(int(b_codes.min()), 0), max(int(b_codes.max()), 0), b_frac, signed=True)
+    # replace the variables outright: hls4ml may hold the scale as an exponent (po2 alpha) variable
+    for name, var, codes, frac, t in (("scale", scale_var, s_codes, s_frac, s_t), ("bias", bias_var, b_codes, b_frac, b_t)):
+        node.add_weights_variable(name=name, var_name=var.name, type_name=f"{name}{node.index}_t",
+                                  precision=from_fixed(t), data=fixed.to_float(codes, frac).reshape(var.data.shape))
+        node.set_attr(f"{name}_t", node.get_weights(name).type)
+    # exact range of x*s + b
+    frac = max(x.frac + s_frac, b_frac)
+    prods = [x.min_code * s_codes, x.max_code * s_codes]
+    b_al = b_codes.astype(object) * (1 << (frac - b_frac))
+    lo = min(int(v) for p in prods for v in (p.astype(object) * (1 << (frac - x.frac - s_frac)) + b_al))
+    hi = max(int(v) for p in prods for v in (p.astype(object) * (1 << (frac - x.frac - s_frac)) + b_al))
+    _set_if_unspecified(node, fixed.type_for_range(lo, hi, frac, signed=True))
+
+
+def _exact_or_rounded(node, data: np.ndarray, what: str) -> tuple[np.ndarray, int]:
+    data = np.asarray(data, dtype=np.float64).reshape(-1)
+    try:
+        return exact_codes(data, None)
+    except ValueError:
+        t = FixedType(EXACT_SCALE_FRAC + 8, 8, True, "AP_RND_CONV", "AP_SAT")
+        warnings.warn(f"layer {node.name}: {what} values are not exact in {EXACT_SCALE_FRAC} fractional bits; "
+                      f"rounded to {t}", stacklevel=2)
+        return fixed.quantize(data, t), t.frac
+
+
+def _merge(node) -> None:
+    op = str(node.get_attr("op", "")).lower()
+    if op != "add":
+        raise UnsupportedError(f"layer {node.name}: merge '{op}' is not supported (add is)")
+    a, b = input_type(node, 0), input_type(node, 1)
+    frac = max(a.frac, b.frac)
+    lo = (a.min_code << (frac - a.frac)) + (b.min_code << (frac - b.frac))
+    hi = (a.max_code << (frac - a.frac)) + (b.max_code << (frac - b.frac))
+    _set_if_unspecified(node, fixed.type_for_range(lo, hi, frac))
+
+
+def _geometry(node) -> Geometry:
+    g = node.get_attr
+    cls = node.class_name
+    if cls == "Dense":
+        return Geometry(n_chan=int(g("n_in")))
+    if cls in ("Conv1D", "PointwiseConv1D"):
+        return Geometry(in_width=int(g("in_width")), n_chan=int(g("n_chan")), filt_width=int(g("filt_width")),
+                        out_width=int(g("out_width")), stride_width=int(g("stride_width")), pad_left=int(g("pad_left")))
+    return Geometry(in_height=int(g("in_height")), in_width=int(g("in_width")), n_chan=int(g("n_chan")),
+                    filt_height=int(g("filt_height")), filt_width=int(g("filt_width")),
+                    out_height=int(g("out_height")), out_width=int(g("out_width")),
+                    stride_height=int(g("stride_height")), stride_width=int(g("stride_width")),
+                    pad_top=int(g("pad_top")), pad_left=int(g("pad_left")))
+
+
+def _fixed_or_none(precision) -> FixedType | None:
+    try:
+        return None if is_unspecified(precision) else to_fixed(precision)
+    except UnsupportedError:
+        return None
+
+
+def _layer_config(model, node) -> dict:
+    cfg = model.config.get_layer_config(node) or {}
+    model_cfg = model.config.config.get("HLSConfig", {}).get("Model", {})
+    merged = {k: model_cfg[k] for k in ("Arithmetic", "Moduli", "Reverse", "NK") if k in model_cfg}
+    merged.update({k: cfg[k] for k in ("Arithmetic", "Moduli", "Reverse", "NK") if k in cfg})
+    return merged
+
+
+def _quantizer_nk(node) -> tuple[int, int] | None:
+    """(N, k) if the layer's weight quantizer is arith4ml's structured ternary quantizer."""
+    q = node.get_attr("weight_quantizer")
+    inner = getattr(q, "quantizer_object", None) or getattr(q, "quantizer", None)
+    for obj in (inner, q):
+        if obj is not None and hasattr(obj, "group_size") and hasattr(obj, "max_nonzero"):
+            return int(obj.group_size), int(obj.max_nonzero)
+    return None
+
+
+def _plan_dot(model, node) -> None:
+    backend = model.config.backend
+    cfg = _layer_config(model, node)
+    arithmetic = str(cfg.get("Arithmetic", "auto")).lower()
+    allowed = backend.arithmetics
+    if arithmetic not in allowed:
+        raise UnsupportedError(f"layer {node.name}: Arithmetic '{arithmetic}' is not offered by the {backend.name} "
+                               f"backend; choose one of {', '.join(allowed)}")
+    nk = cfg.get("NK")
+    if nk is None and (arithmetic == "nk" or backend.arith_kind == "bitshift"):
+        nk = _quantizer_nk(node) or ((8, 2) if arithmetic == "nk" else None)
+    weight_var = node.get_weights("weight")
+    weights = np.asarray(weight_var.data, dtype=np.float64)
+    bias_var = node.weights.get("bias")
+    bias = None if bias_var is None else np.asarray(bias_var.data, dtype=np.float64)
+    accum_precision = node.get_attr("accum_t").precision if node.get_attr("accum_t") is not None else None
+    plan = build_plan(
+        node.name, backend.arith_kind, _geometry(node), input_type(node), weights, bias,
+        weight_type=_fixed_or_none(weight_var.type.precision),
+        bias_type=_fixed_or_none(bias_var.type.precision) if bias_var is not None else None,
+        result_type=result_type(node), accum_type=_fixed_or_none(accum_precision),
+        nk=tuple(int(v) for v in nk) if nk is not None else None,
+        moduli=tuple(cfg["Moduli"]) if cfg.get("Moduli") is not None else None,
+        reverse=str(cfg.get("Reverse", "crt")).lower())
+    if arithmetic == "mult" and plan.kind != "rns":
+        plan.kind = "mult"
+    for note in plan.notes:
+        if "narrower" in note:
+            warnings.warn(f"layer {node.name}: {note}", stacklevel=2)
+    _set_if_unspecified(node, plan.result_type)
+    if node.get_attr("accum_t") is not None:
+        node.get_attr("accum_t").precision = from_fixed(plan.acc_type)
+    _add_plan_weights(node, plan)
+    node.set_attr("arith_plan", plan)
+
+
+def _int_precision(values: np.ndarray, signed: bool | None = None) -> IntegerPrecisionType:
+    v = np.asarray(values, dtype=np.int64)
+    lo, hi = (int(v.min()), int(v.max())) if v.size else (0, 0)
+    if signed is None:
+        signed = lo < 0
+    return IntegerPrecisionType(fixed.bits_for_range(min(lo, 0), max(hi, 0), signed), signed=signed)
+
+
+def _add(node, name: str, var_name: str, data: np.ndarray, signed: bool | None = None) -> None:
+    data = np.asarray(data, dtype=np.int64)
+    node.add_weights_variable(name=name, var_name=var_name + "{index}", precision=_int_precision(data, signed),
+                              data=data.reshape(-1))
+
+
+def _add_plan_weights(node, plan) -> None:
+    _add(node, "arith_bias", "ab", plan.bias_acc, signed=True)
+    if plan.kind == "shift":
+        _add(node, "arith_shift", "ash", plan.shifts, signed=False)
+        _add(node, "arith_sign", "asg", plan.signs, signed=True)
+    elif plan.kind == "nk":
+        _add(node, "arith_code", "anc", plan.nk_codes, signed=False)
+        _add(node, "arith_pattern", "anp", ternary.codebook(*plan.nk), signed=True)
+        _add(node, "arith_shift", "ash", plan.shifts, signed=False)
+    elif plan.kind == "mult":
+        _add(node, "arith_weight", "aw", plan.w_codes << np.int64(plan.pre_shift), signed=True)
+    elif plan.kind == "rns":
+        _add(node, "arith_residue", "awr", plan.w_residues, signed=False)

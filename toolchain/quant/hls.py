@@ -1,0 +1,96 @@
+"""Teach hls4ml's QKeras parser about the arith4ml quantizers.
+
+hls4ml 1.3 picks a weight quantizer by the serialised ``class_name``
+(``hls4ml.converters.keras.qkeras.get_quantizer_from_config``):
+
+* ``pot_ternary`` / ``nk_ternary`` contain ``"ternary"``, so the stock
+  ``QKerasQuantizer`` wraps them (weights typed ``ap_int<2>``); because their
+  ``alpha`` is ``"auto_po2"`` hls4ml's ``QKerasFactorizeAlpha`` pass divides
+  the power-of-two scale out of the weights (leaving exactly ``{-1, 0, +1}``)
+  and inserts an ``ApplyAlpha`` layer ``<layer>_alpha`` holding the scale
+  ``a`` per output channel (exponent-typed) and the bias.  Nothing to patch.
+* ``quantized_pot`` would fall through to "Unsupported quantizer" with
+  ``ap_fixed<16,6>``, which cannot hold every ``2**e`` and the stock
+  ``quantized_po2`` route (exponent type) cannot hold zero.  :func:`install`
+  wraps ``get_quantizer_from_config`` so that ``quantized_pot`` becomes a
+  :class:`PotHLSQuantizer`: weights are exactly ``pot.decode(pot.quantize(...))``
+  and typed ``ap_fixed<e_max - e_min + 2, e_max + 2>``, which holds every
+  ``±2**e`` of the range and 0 exactly.  Every other class is passed on.
+
+:func:`install` is idempotent; ``import toolchain.quant`` calls it when
+hls4ml is installed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_INSTALLED = False
+
+
+def _make_quantizer_class():
+    from hls4ml.model.quantizers import Quantizer
+    from hls4ml.model.types import FixedPrecisionType
+
+    class PotHLSQuantizer(Quantizer):
+        """hls4ml quantizer for ``quantized_pot``: exact ±2**e / 0 weights in an exact fixed type.
+
+        Attributes for backends: ``bits``, ``max_exp``, ``e_min``, ``e_max``,
+        ``zero_margin``, ``qkeras_config``; :meth:`codes` gives
+        ``toolchain.arith.pot.PotCodes`` of quantized data.
+        """
+
+        def __init__(self, config):
+            from toolchain.quant.quantizers import quantized_pot
+
+            self.qkeras_config = config
+            self.quantizer_fn = quantized_pot.from_config(dict(config["config"]))
+            q = self.quantizer_fn
+            self.max_exp, self.e_min, self.e_max = q.max_exp, q.e_min, q.e_max
+            self.zero_margin = q.zero_margin
+            self.alpha = None
+            super().__init__(int(q.bits), FixedPrecisionType(width=q.e_max - q.e_min + 2, integer=q.e_max + 2,
+                                                             signed=True))
+
+        def __call__(self, data):
+            return self.quantizer_fn.reference(np.asarray(data, dtype=np.float64))
+
+        def codes(self, data):
+            from toolchain.arith import pot
+
+            return pot.decompose(np.asarray(data, dtype=np.float64))
+
+        def serialize_state(self):
+            return {"config": self.qkeras_config}
+
+    return PotHLSQuantizer
+
+
+PotHLSQuantizer = None
+
+
+def install() -> bool:
+    """Wrap hls4ml's QKeras quantizer lookup (once). Returns False if hls4ml is not installed."""
+    global _INSTALLED, PotHLSQuantizer
+    if _INSTALLED:
+        return True
+    try:
+        import hls4ml.converters.keras.qkeras as hq
+    except ImportError:
+        return False
+    if getattr(hq.get_quantizer_from_config, "_arith4ml", False):
+        _INSTALLED = True
+        return True
+    PotHLSQuantizer = _make_quantizer_class()
+    original = hq.get_quantizer_from_config
+
+    def get_quantizer_from_config(keras_layer, quantizer_var):
+        cfg = keras_layer["config"].get(f"{quantizer_var}_quantizer", None)
+        if isinstance(cfg, dict) and cfg.get("class_name") == "quantized_pot":
+            return PotHLSQuantizer(cfg)
+        return original(keras_layer, quantizer_var)
+
+    get_quantizer_from_config._arith4ml = True
+    get_quantizer_from_config._original = original
+    hq.get_quantizer_from_config = get_quantizer_from_config
+    _INSTALLED = True
+    return True

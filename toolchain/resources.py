@@ -1,0 +1,21 @@
+"""Where the shipped HLS templates and board files live (wheel install or source checkout)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+_PKG = Path(__file__).resolve().parent
+
+
+def _find(name: str) -> Path:
+    for candidate in (_PKG / name, _PKG.parent / name):  # wheel: inside the package; checkout: repo root
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"arith4ml data folder '{name}' is missing from the installation ({_PKG})")
+
+
+def templates_dir() -> Path:
+    return _find("templates")
+
+
+def boards_dir() -> Path:
+    return _find("boards")
