@@ -69,13 +69,29 @@ def input_type(node, i: int = 0) -> FixedType:
     return to_fixed(var.type.precision, f"input of layer {node.name}")
 
 
+def user_forced(node, key: str = "result") -> bool:
+    """True if the layer's own config sets Precision[key] (not 'auto').
+
+    hls4ml's early ``infer_precision_types`` fills 'auto' types with guesses
+    (e.g. accum = fixed<16,6>), so the type on the node cannot tell us; the
+    config can.  Model-level defaults do not count as forcing a layer.
+    """
+    cfg = node.model.config.get_layer_config(node) or {}
+    precision = cfg.get("Precision")
+    value = precision.get(key) if isinstance(precision, dict) else (precision if key == "result" else None)
+    return value is not None and str(value).strip().lower() != "auto"
+
+
 def result_type(node) -> FixedType | None:
-    precision = node.get_output_variable().type.precision
-    return None if is_unspecified(precision) else to_fixed(precision, f"result of layer {node.name}")
+    """The layer's result type if the user forced it, else None (infer exactly)."""
+    if not user_forced(node, "result"):
+        return None
+    return to_fixed(node.get_output_variable().type.precision, f"result of layer {node.name}")
 
 
 def _set_if_unspecified(node, t: FixedType) -> None:
-    if is_unspecified(node.get_output_variable().type.precision):
+    """Give the layer the exact type ``t`` unless its result type was forced by the user or a quantizer."""
+    if not user_forced(node, "result") or is_unspecified(node.get_output_variable().type.precision):
         node.get_output_variable().type.precision = from_fixed(t)
 
 
@@ -201,7 +217,7 @@ def _plan_dot(model, node) -> None:
     weights = np.asarray(weight_var.data, dtype=np.float64)
     bias_var = node.weights.get("bias")
     bias = None if bias_var is None else np.asarray(bias_var.data, dtype=np.float64)
-    accum_precision = node.get_attr("accum_t").precision if node.get_attr("accum_t") is not None else None
+    accum_precision = node.get_attr("accum_t").precision if user_forced(node, "accum") else None
     plan = build_plan(
         node.name, backend.arith_kind, _geometry(node), input_type(node), weights, bias,
         weight_type=_fixed_or_none(weight_var.type.precision),
@@ -230,9 +246,10 @@ def _int_precision(values: np.ndarray, signed: bool | None = None) -> IntegerPre
     return IntegerPrecisionType(fixed.bits_for_range(min(lo, 0), max(hi, 0), signed), signed=signed)
 
 
-def _add(node, name: str, var_name: str, data: np.ndarray, signed: bool | None = None) -> None:
+def _add(node, name: str, var_name: str, data: np.ndarray, signed: bool | None = None,
+         precision: IntegerPrecisionType | None = None) -> None:
     data = np.asarray(data, dtype=np.int64)
-    node.add_weights_variable(name=name, var_name=var_name + "{index}", precision=_int_precision(data, signed),
+    node.add_weights_variable(name=name, var_name=var_name + "{index}", precision=precision or _int_precision(data, signed),
                               data=data.reshape(-1))
 
 
@@ -248,4 +265,6 @@ def _add_plan_weights(node, plan) -> None:
     elif plan.kind == "mult":
         _add(node, "arith_weight", "aw", plan.w_codes << np.int64(plan.pre_shift), signed=True)
     elif plan.kind == "rns":
-        _add(node, "arith_residue", "awr", plan.w_residues, signed=False)
+        # the type also holds the activations' residues: size it by the moduli, not by the weights
+        _add(node, "arith_residue", "awr", plan.w_residues,
+             precision=IntegerPrecisionType(fixed.bits_for_range(0, max(plan.moduli) - 1, False), signed=False))
