@@ -29,6 +29,14 @@ struct dot_config {
     static const unsigned reuse_factor = 1;
 };
 
+// Integer type of the exact accumulator.  Synthesis always gets ap_int<W>; C-simulation uses a
+// native 64-bit integer when W fits, which computes the same bits (the arithmetic is exact) an order
+// of magnitude faster.
+template <int W, bool NATIVE = (W <= 62)> struct exact_int { typedef ap_int<W> type; };
+#ifndef __SYNTHESIS__
+template <int W> struct exact_int<W, true> { typedef long long type; };
+#endif
+
 // Raw integer code of a fixed-point value (value = code * 2^-frac), sign- or zero-extended to W bits.
 template <int W, bool SIGNED, class data_T> ap_int<W> raw_code(const data_T &x) {
     #pragma HLS INLINE
@@ -41,10 +49,11 @@ template <int W, bool SIGNED, class data_T> ap_int<W> raw_code(const data_T &x) 
 }
 
 // Assign an exact accumulator (acc * 2^-ACC_FRAC) to the result type, with its rounding and overflow.
-template <int ACC_W, int ACC_FRAC, class res_T> res_T cast_result(const ap_int<ACC_W> &acc) {
+template <int ACC_W, int ACC_FRAC, class res_T, class acc_T> res_T cast_result(const acc_T &acc) {
     #pragma HLS INLINE
+    const ap_int<ACC_W> bits = acc;
     ap_fixed<ACC_W, ACC_W - ACC_FRAC> exact;
-    exact.range(ACC_W - 1, 0) = acc.range(ACC_W - 1, 0);
+    exact.range(ACC_W - 1, 0) = bits.range(ACC_W - 1, 0);
     return res_T(exact);
 }
 
@@ -87,8 +96,8 @@ template <class beat_T, class T, unsigned N> void write_frame(const T flat[N], h
 }
 
 // Raw codes of a whole input frame, widened to the accumulator.
-template <class data_T, typename CONFIG_T>
-void raw_frame(const data_T data[], ap_int<CONFIG_T::raw_width> raw[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan]) {
+template <class data_T, typename CONFIG_T, class raw_T>
+void raw_frame(const data_T data[], raw_T raw[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan]) {
     #pragma HLS INLINE
     for (unsigned k = 0; k < CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan; k++) {
         #pragma HLS UNROLL
@@ -98,17 +107,17 @@ void raw_frame(const data_T data[], ap_int<CONFIG_T::raw_width> raw[CONFIG_T::in
 
 // Ordinary product, for layers whose weights are neither power-of-two nor ternary.
 struct mult_kernel {
-    template <typename CONFIG_T>
-    static ap_int<CONFIG_T::acc_width> dot(const ap_int<CONFIG_T::raw_width> x[CONFIG_T::n_in], unsigned o,
+    template <typename CONFIG_T, class acc_T>
+    static acc_T dot(const acc_T x[CONFIG_T::n_in], unsigned o,
                                            const typename CONFIG_T::bias_t &bias,
                                            const typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out]) {
         #pragma HLS INLINE
-        ap_int<CONFIG_T::acc_width> acc = bias;
+        acc_T acc = bias;
         for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
             #pragma HLS UNROLL
             const typename CONFIG_T::weight_t w = weights[i * CONFIG_T::n_out + o];
             if (w == 0) continue;
-            acc += ap_int<CONFIG_T::acc_width>(x[i]) * w;
+            acc += x[i] * acc_T(w);
         }
         return acc;
     }
@@ -120,16 +129,17 @@ void dot_frame(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONF
                res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_out],
                const typename CONFIG_T::bias_t biases[CONFIG_T::n_out], const WEIGHTS *...weights) {
     #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
-    typedef ap_int<CONFIG_T::acc_width> acc_int;
-    typedef ap_int<CONFIG_T::raw_width> raw_int;
+    // raw_width >= acc_width, so one exact integer type serves inputs, terms and the accumulator
+    typedef typename exact_int<CONFIG_T::raw_width>::type raw_int;
+    typedef raw_int acc_int;
     raw_int raw[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan];
-    raw_frame<data_T, CONFIG_T>(data, raw);
+    raw_frame<data_T, CONFIG_T, raw_int>(data, raw);
     raw_int patch[CONFIG_T::n_in];
     for (unsigned oh = 0; oh < CONFIG_T::out_height; oh++) {
         for (unsigned ow = 0; ow < CONFIG_T::out_width; ow++) {
             gather_patch<raw_int, CONFIG_T>(raw, patch, oh, ow, raw_int(0));
             for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-                const acc_int acc = KERNEL::template dot<CONFIG_T>(patch, o, biases[o], weights...);
+                const acc_int acc = KERNEL::template dot<CONFIG_T, acc_int>(patch, o, biases[o], weights...);
                 res[(oh * CONFIG_T::out_width + ow) * CONFIG_T::n_out + o] =
                     res_T(cast_result<CONFIG_T::acc_width, CONFIG_T::acc_frac, typename CONFIG_T::accum_t>(acc));
             }

@@ -24,18 +24,18 @@ struct bitshift_config : dot_config {
 // Each kernel is a struct with a static dot(); the frame in nnet_arith_common.h calls it.
 
 struct shift_kernel {
-    template <typename CONFIG_T>
-    static ap_int<CONFIG_T::acc_width> dot(const ap_int<CONFIG_T::raw_width> x[CONFIG_T::n_in], unsigned o,
+    template <typename CONFIG_T, class acc_T>
+    static acc_T dot(const acc_T x[CONFIG_T::n_in], unsigned o,
                                            const typename CONFIG_T::bias_t &bias,
                                            const typename CONFIG_T::shift_t shifts[CONFIG_T::n_in * CONFIG_T::n_out],
                                            const typename CONFIG_T::sign_t signs[CONFIG_T::n_in * CONFIG_T::n_out]) {
         #pragma HLS INLINE
-        ap_int<CONFIG_T::acc_width> acc = bias;
+        acc_T acc = bias;
         for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
             #pragma HLS UNROLL
             const typename CONFIG_T::sign_t s = signs[i * CONFIG_T::n_out + o];
             if (s == 0) continue; // pruned weight: no term is generated
-            const ap_int<CONFIG_T::acc_width> term = ap_int<CONFIG_T::acc_width>(x[i]) << shifts[i * CONFIG_T::n_out + o];
+            const acc_T term = x[i] << unsigned(shifts[i * CONFIG_T::n_out + o]);
             if (s < 0)
                 acc -= term;
             else
@@ -46,14 +46,14 @@ struct shift_kernel {
 };
 
 struct nk_kernel {
-    template <typename CONFIG_T>
-    static ap_int<CONFIG_T::acc_width> dot(const ap_int<CONFIG_T::raw_width> x[CONFIG_T::n_in], unsigned o,
+    template <typename CONFIG_T, class acc_T>
+    static acc_T dot(const acc_T x[CONFIG_T::n_in], unsigned o,
                                            const typename CONFIG_T::bias_t &bias,
                                            const typename CONFIG_T::code_t codes[CONFIG_T::n_groups * CONFIG_T::n_out],
                                            const typename CONFIG_T::pattern_t patterns[CONFIG_T::n_patterns * CONFIG_T::group_size],
                                            const typename CONFIG_T::shift_t shifts[CONFIG_T::n_out]) {
         #pragma HLS INLINE
-        ap_int<CONFIG_T::acc_width> acc = bias;
+        acc_T acc = bias;
         for (unsigned g = 0; g < CONFIG_T::n_groups; g++) {
             #pragma HLS UNROLL
             const typename CONFIG_T::code_t code = codes[g * CONFIG_T::n_out + o];
@@ -61,7 +61,7 @@ struct nk_kernel {
                 const unsigned i = g * CONFIG_T::group_size + p;
                 const typename CONFIG_T::pattern_t v = patterns[code * CONFIG_T::group_size + p];
                 if (i >= CONFIG_T::n_in || v == 0) continue;
-                const ap_int<CONFIG_T::acc_width> term = ap_int<CONFIG_T::acc_width>(x[i]) << shifts[o];
+                const acc_T term = x[i] << unsigned(shifts[o]);
                 if (v < 0)
                     acc -= term;
                 else

@@ -81,7 +81,7 @@ void rns(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::
     typedef typename CONFIG_T::residue_t residue_t;
     const unsigned n_frame = CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan;
     ap_int<CONFIG_T::raw_width> raw[n_frame];
-    raw_frame<data_T, CONFIG_T>(data, raw);
+    raw_frame<data_T, CONFIG_T, ap_int<CONFIG_T::raw_width> >(data, raw);
     residue_t x_res[CONFIG_T::n_mod][n_frame];
     for (unsigned j = 0; j < CONFIG_T::n_mod; j++)
         for (unsigned k = 0; k < n_frame; k++) x_res[j][k] = to_residue<CONFIG_T>(raw[k], j);

@@ -94,14 +94,19 @@ class quantized_pot(quantized_po2):  # noqa: N801  (QKeras naming style)
         margin = self.zero_margin if zero_margin is None else zero_margin
         return _pot.decode(_pot.quantize(np.asarray(w, dtype=np.float64), self.bits, self.max_exp, margin))
 
-    def codes(self, w: np.ndarray) -> np.ndarray:
-        """Integer codes ``±2**(e - e_min)`` or 0 (the quantized weight divided by ``2**e_min``)."""
+    def codes(self, w: np.ndarray) -> np.ndarray | None:
+        """Integer codes ``±2**(e - e_min)`` or 0 (the quantized weight divided by ``2**e_min``).
+
+        None when ``e_max - e_min > 62`` (the codes would not fit int64).
+        """
+        if self.e_max - self.e_min > 62:
+            return None
         return np.rint(np.ldexp(self.reference(w), -self.e_min)).astype(np.int64)
 
     @property
-    def code_scale(self) -> float:
-        """Integer code = quantized value * code_scale."""
-        return 2.0 ** (-self.e_min)
+    def code_scale(self) -> float | None:
+        """Integer code = quantized value * code_scale (None if codes would exceed int64)."""
+        return None if self.e_max - self.e_min > 62 else 2.0 ** (-self.e_min)
 
     def __call__(self, x):
         x = tf.convert_to_tensor(x)

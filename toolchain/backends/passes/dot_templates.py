@@ -80,7 +80,8 @@ class ArithDotConfigTemplate(LayerConfigTemplate):
 
     def format(self, node) -> str:
         plan: DotPlan = node.get_attr("arith_plan")
-        base = "nnet::arith::rns_config" if plan.kind == "rns" else "nnet::arith::bitshift_config"
+        base = {"rns": "nnet::arith::rns_config", "mult": "nnet::arith::dot_config"}.get(plan.kind,
+                                                                                    "nnet::arith::bitshift_config")
         lines = _geometry_lines(plan)
         lines.append(f"static const unsigned reuse_factor = {node.get_attr('reuse_factor', 1)};")
         lines.append(f"typedef {node.get_attr('accum_t').name} accum_t;")
