@@ -17,7 +17,7 @@ from toolchain import __version__
 from toolchain.errors import Arith4mlError
 
 # module name -> it defines add_parser(subparsers) which sets `func` on its parser
-COMMAND_MODULES = ("toolchain.train", "toolchain.convert", "toolchain.csim", "toolchain.report", "toolchain.walkthrough")
+COMMAND_MODULES = ("toolchain.train", "toolchain.convert", "toolchain.csim", "toolchain.report")
 
 
 def _quiet() -> None:

@@ -1,15 +1,12 @@
 """Writer of the arith4ml backends: the Vivado project plus a batch C-simulation entry point."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from hls4ml.writer.vivado_writer import VivadoWriter
 
-from toolchain import __version__
 from toolchain.resources import templates_dir
 
-MARKER = "arith4ml.json"  # identifies a project directory this tool wrote (see convert --force)
 
 
 class Arith4mlWriter(VivadoWriter):
@@ -25,9 +22,3 @@ class Arith4mlWriter(VivadoWriter):
         bridge = Path(model.config.get_output_dir()) / f"{project}_bridge.cpp"
         with bridge.open("a") as f:
             f.write(text)
-
-    def write_hls(self, model, is_multigraph=False):
-        super().write_hls(model, is_multigraph=is_multigraph)
-        marker = Path(model.config.get_output_dir()) / MARKER
-        marker.write_text(json.dumps({"tool": "arith4ml", "version": __version__,
-                                      "backend": model.config.backend.name}, indent=1) + "\n")

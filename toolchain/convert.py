@@ -1,0 +1,37 @@
+"""``arith4ml convert``: Keras model -> HLS project with the Bitshift or RNS backend."""
+from __future__ import annotations
+
+import argparse
+
+from toolchain import project
+from toolchain.boards import load_board
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("convert", help="convert a Keras/QKeras model into an HLS project")
+    p.add_argument("model", help="Keras model file (.keras or .h5)")
+    p.add_argument("--backend", required=True, choices=sorted(project.BACKENDS))
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--board", help="board name (see boards/)")
+    target.add_argument("--part", help="FPGA part, e.g. xc7z020clg400-1")
+    p.add_argument("-o", "--output", required=True, help="project directory to create")
+    p.add_argument("--config", help="hls4ml-style YAML (Model / LayerName keys; Arithmetic, Moduli, Reverse, NK)")
+    p.add_argument("--io-type", default="io_parallel", choices=project.IO_TYPES)
+    p.add_argument("--force", action="store_true", help="replace an existing arith4ml project directory")
+    p.add_argument("--allow-lambda", action="store_true", help="convert models with Lambda layers")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    part, clock = args.part, 10.0
+    if args.board:
+        board = load_board(args.board)
+        part, clock = board.part, board.clock_period_ns
+    user_config = project.read_user_config(args.config)
+    model = project.load_keras_model(args.model, allow_lambda=args.allow_lambda)
+    hm, _ = project.convert(model, args.backend, args.output, part, clock, args.io_type, user_config,
+                            force=args.force, compile=False)
+    planned = [layer.name for layer in hm.get_layers() if layer.get_attr("arith_plan") is not None]
+    print(f"wrote {args.output}: backend {hm.config.backend.name}, part {part}, {args.io_type}, "
+          f"{len(planned)} arith4ml layers ({', '.join(planned)})")
+    return 0

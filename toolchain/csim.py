@@ -1,0 +1,58 @@
+"""``arith4ml csim``: compile a project, C-simulate a batch, compare with the reference and Keras."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from toolchain import project, reference
+from toolchain.errors import DataError
+
+
+def load_inputs(path: str | None, shape: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:
+    """Inputs from .npy / .npz (x_test or the first array), else raw normal floats of the model's shape."""
+    if path is None:
+        return np.random.default_rng(seed).normal(0, 2.0, (n, *shape)).astype(np.float32)
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"data file '{p}' does not exist")
+    try:
+        data = np.load(p, allow_pickle=False)
+    except ValueError as exc:
+        raise DataError(f"data file '{p}': {exc}") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        key = "x_test" if "x_test" in data.files else data.files[0]
+        data = data[key]
+    x = np.asarray(data)[:n]
+    if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
+        raise DataError(f"data file '{p}': samples of shape {x.shape[1:]} do not fit the model input {shape}")
+    return x.reshape(len(x), *shape)
+
+
+def compare(hm, model, x: np.ndarray) -> dict:
+    y_c = hm.predict(x)
+    y_r = reference.predict(hm, x)
+    y_k = np.asarray(model.predict(x, verbose=0)).reshape(len(x), -1)
+    return {"samples": int(len(x)), "outputs": int(y_c.size), "exact": int(np.sum(y_c == y_r)),
+            "exact_fraction": float(np.mean(y_c == y_r)), "max_abs_diff_reference": float(np.max(np.abs(y_c - y_r))),
+            "max_abs_diff_keras": float(np.max(np.abs(y_c - y_k))),
+            "argmax_agreement_keras": float(np.mean(np.argmax(y_c, 1) == np.argmax(y_k, 1)))}
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("csim", help="C-simulate a project against the integer reference")
+    p.add_argument("project", help="project directory written by 'arith4ml convert'")
+    p.add_argument("--data", help=".npy or .npz (x_test) inputs; default: raw normal floats")
+    p.add_argument("-n", type=int, default=1000, help="number of samples (default 1000)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    hm, model = project.reopen(args.project)
+    x = load_inputs(args.data, tuple(model.input_shape[1:]), args.n)
+    s = compare(hm, model, x)
+    print(f"{s['samples']} samples, {s['outputs']} outputs: {s['exact']} bit-exact vs reference "
+          f"({100 * s['exact_fraction']:.2f}%), max |diff| {s['max_abs_diff_reference']:g}; "
+          f"vs Keras max |diff| {s['max_abs_diff_keras']:.4g}, argmax agreement {100 * s['argmax_agreement_keras']:.1f}%")
+    return 0 if s["exact"] == s["outputs"] else 1
