@@ -115,3 +115,20 @@ def test_examples_are_valid_configs():
     for f in files:
         cfg = train.load_config(f)
         train._check_sections(cfg)
+
+
+def test_builders_shapes_and_skip_connections():
+    import tensorflow as tf
+
+    from toolchain import models
+    from toolchain.errors import ConfigError
+
+    r = models.build_resnet8((8, 8, 1), 10, quantizer={"name": "pot", "bits": 5, "max_exp": 1})
+    assert sum(isinstance(l, tf.keras.layers.Add) for l in r.layers) == 3
+    assert r.output_shape == (None, 10)
+    c = models.build_cnn((8, 8, 1), 10, quantizer={"default": {"name": "bits", "bits": 8}, "out": None})
+    assert type(c.get_layer("conv1")).__name__ == "QConv2D" and type(c.get_layer("out")).__name__ == "Dense"
+    with pytest.raises(ConfigError, match="fc9"):
+        models.build_mlp((64,), 10, quantizer={"fc9": {"name": "pot"}})
+    with pytest.raises(ConfigError, match="image"):
+        models.build_cnn((64,), 10)

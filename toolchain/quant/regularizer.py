@@ -209,26 +209,24 @@ def with_regularizer(model, moduli, strength: float, variant: str = "sin2", laye
     an integer code).  Passing ``strength=0`` removes the regularizers.
     """
     moduli = _validate_moduli(moduli)
-    config = model.get_config()
     targets = set()
     for layer, q, _ in quantized_kernels(model):
         if q is None or code_scale(q) is None:
             continue
         if layers is None or layer.name in layers:
             targets.add(layer.name)
-    for lc in _layer_configs(config):
-        name = lc["config"].get("name")
-        if name in targets:
-            lc["config"]["kernel_regularizer"] = None if strength == 0 else {
-                "class_name": "ResidueRegularizer",
-                "config": ResidueRegularizer(moduli, strength, lc["config"]["kernel_quantizer"], variant).get_config()}
+
+    def clone(layer):
+        cfg = layer.get_config()
+        if layer.name in targets:
+            cfg["kernel_regularizer"] = None if strength == 0 else ResidueRegularizer(
+                moduli, strength, cfg["kernel_quantizer"], variant)
+        return layer.__class__.from_config(cfg)
+
     from toolchain.quant import CUSTOM_OBJECTS
 
     with tf.keras.utils.custom_object_scope(CUSTOM_OBJECTS):
-        if isinstance(model, tf.keras.Sequential):
-            new = tf.keras.Sequential.from_config(config)
-        else:
-            new = tf.keras.Model.from_config(config)
+        new = tf.keras.models.clone_model(model, clone_function=clone)
     new.set_weights(model.get_weights())
     return new
 
