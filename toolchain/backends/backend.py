@@ -11,12 +11,14 @@ from __future__ import annotations
 import ctypes
 import inspect
 import os
+import warnings
 
 import numpy as np
 from hls4ml.backends import VivadoBackend
 from hls4ml.backends.backend import Backend
 from hls4ml.model.flow import get_flow, update_flow
-from hls4ml.model.optimizer import extract_optimizers_from_path, get_optimizer
+from hls4ml.backends.template import Template
+from hls4ml.model.optimizer import extract_optimizers_from_path, get_backend_passes, get_optimizer
 
 from toolchain.errors import DataError
 from toolchain.resources import templates_dir
@@ -40,23 +42,17 @@ class Arith4mlBackend(VivadoBackend):
             self.register_source(templates_dir() / "nnet_utils" / header)
 
     def _init_file_optimizers(self):
-        # hls4ml only looks at direct bases; we need fpga/, vivado/ and our own passes/.
-        optimizers = {}
-        seen = set()
-        for cls in reversed(type(self).__mro__):
-            if not (isinstance(cls, type) and issubclass(cls, Backend)) or cls is Backend:
-                continue
-            opt_path = os.path.join(os.path.dirname(inspect.getfile(cls)), "passes")
-            if opt_path in seen:
-                continue
-            seen.add(opt_path)
-            module_path = cls.__module__[: cls.__module__.rfind(".")] + ".passes"
-            optimizers.update(extract_optimizers_from_path(opt_path, module_path, self))
-        return optimizers
+        # Only our own passes/: the Vivado flows we inherit name the Vivado backend's passes
+        # ('vivado:...'), so registering copies of them under our name would only add unused passes.
+        opt_path = os.path.join(os.path.dirname(inspect.getfile(Arith4mlBackend)), "passes")
+        return extract_optimizers_from_path(opt_path, __name__.rsplit(".", 1)[0] + ".passes", self)
 
     def _register_flows(self):
-        super()._register_flows()
         prefix = self.name.lower()
+        with warnings.catch_warnings():
+            # Vivado's check runs before we add our two passes to the flows just below
+            warnings.filterwarnings("ignore", message=f'.*"{prefix}:(arith_exact_types|write_hls)" is not part of any flow')
+            super()._register_flows()
         update_flow(f"{prefix}:optimize", remove_optimizers=["infer_precision_types"])
         update_flow(f"{prefix}:optimize", add_optimizers=[f"{prefix}:arith_exact_types", "infer_precision_types"])
         for flow_name in (f"{prefix}:write", f"{prefix}:fifo_depth_optimization"):
@@ -67,9 +63,10 @@ class Arith4mlBackend(VivadoBackend):
             update_flow(flow_name, add_optimizers=[f"{prefix}:write_hls"])
 
     def _get_layer_templates(self):
-        templates = super()._get_layer_templates()
-        ours = [t for t in templates if type(get_optimizer(t)).__module__.startswith("toolchain.")]
-        return [t for t in templates if t not in ours] + ours  # ours last: they replace Vivado's for planned layers
+        # Vivado's templates for every layer, then ours, which replace them for planned Dense/Conv layers
+        vivado = [name for name in get_backend_passes("vivado") if isinstance(get_optimizer(name), Template)]
+        ours = [name for name in get_backend_passes(self.name) if isinstance(get_optimizer(name), Template)]
+        return vivado + ours
 
     def create_initial_config(self, part="xc7z020clg400-1", clock_period=10, **kwargs):
         kwargs.pop("board", None)
