@@ -36,8 +36,7 @@ def predict(hls_model, X: np.ndarray) -> np.ndarray:
             continue
         inputs = [tensors[name] for name in node.inputs]
         tensors[node.outputs[0]] = (_layer(node, inputs, out_type), out_type)
-    codes, t = tensors[hls_model.get_output_variables()[0].name] if hls_model.get_output_variables()[0].name in tensors \
-        else tensors[list(tensors)[-1]]
+    codes, t = tensors[hls_model.outputs[0]]  # node-output names, as node.outputs uses
     return fixed.to_float(codes, t)
 
 
