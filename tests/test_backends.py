@@ -67,20 +67,28 @@ def test_csim_agrees_with_keras(compiled):
     assert np.max(np.abs(y_keras - y_csim)) < 0.5
 
 
+def _weight_file(hm, var) -> np.ndarray:
+    path = os.path.join(hm.config.get_output_dir(), "firmware", "weights", f"{var.name}.txt")
+    return np.array([int(v) for v in open(path).read().split(",")])
+
+
 def test_kernel_kinds_and_terms(compiled):
+    """The report's term counts are the non-zero entries of the arrays the C++ actually loads."""
     _, hm, _ = compiled
     backend = hm.config.backend.name
+    src = open(os.path.join(hm.config.get_output_dir(), "firmware", "myproject.cpp")).read()
     for layer in hm.get_layers():
         plan = layer.get_attr("arith_plan")
         if plan is None:
             continue
         if backend == "RNS":
-            assert plan.kind == "rns"
-            assert plan.generated_terms == int(np.count_nonzero(plan.w_residues))
-        elif plan.kind in ("shift", "nk"):
-            assert plan.multiplications == 0
-            src = open(os.path.join(hm.config.get_output_dir(), "firmware", "myproject.cpp")).read()
-            assert "shift_kernel" in src or "nk_kernel" in src
+            assert plan.kind == "rns" and "nnet::arith::rns" in src
+            assert plan.generated_terms == np.count_nonzero(_weight_file(hm, layer.get_weights("arith_residue")))
+        elif plan.kind == "shift":
+            assert plan.multiplications == 0 and "shift_kernel" in src
+            assert plan.generated_terms == np.count_nonzero(_weight_file(hm, layer.get_weights("arith_sign")))
+        elif plan.kind == "mult":
+            assert plan.generated_terms == np.count_nonzero(_weight_file(hm, layer.get_weights("arith_weight")))
 
 
 def test_batch_predict_rejects_bad_input(compiled):
