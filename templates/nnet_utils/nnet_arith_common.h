@@ -29,32 +29,165 @@ struct dot_config {
     static const unsigned reuse_factor = 1;
 };
 
-// Integer type of the exact accumulator.  Synthesis always gets ap_int<W>; C-simulation uses a
-// native 64-bit integer when W fits, which computes the same bits (the arithmetic is exact) an order
-// of magnitude faster.
+// Integer types of exact codes and sums.  Synthesis always gets ap_int<W>/ap_uint<W>; C-simulation
+// uses native 64-bit integers when W fits, which compute the same bits (every sum is exact by
+// construction) an order of magnitude faster.
 template <int W, bool NATIVE = (W <= 62)> struct exact_int { typedef ap_int<W> type; };
+template <int W, bool NATIVE = (W <= 64)> struct exact_uint { typedef ap_uint<W> type; };
 #ifndef __SYNTHESIS__
 template <int W> struct exact_int<W, true> { typedef long long type; };
+template <int W> struct exact_uint<W, true> { typedef unsigned long long type; };
 #endif
 
-// Raw integer code of a fixed-point value (value = code * 2^-frac), sign- or zero-extended to W bits.
-template <int W, bool SIGNED, class data_T> ap_int<W> raw_code(const data_T &x) {
-    #pragma HLS INLINE
-    if (SIGNED) {
-        ap_int<data_T::width> r = x.range(data_T::width - 1, 0);
-        return ap_int<W>(r);
+// ---- fixed-point type traits -------------------------------------------------------------------
+// Width, integer bits, sign, rounding and overflow of an ap type; `known` is false for other types.
+template <class T> struct fixed_traits { static const bool known = false; };
+template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct fixed_traits_of {
+    static const bool known = true;
+    static const int width = W, integer = I, frac = W - I, sat_bits = N;
+    static const bool is_signed = S;
+    static const ap_q_mode rounding = Q;
+    static const ap_o_mode overflow = O;
+};
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
+struct fixed_traits<ap_fixed<W, I, Q, O, N> > : fixed_traits_of<W, I, true, Q, O, N> {};
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
+struct fixed_traits<ap_ufixed<W, I, Q, O, N> > : fixed_traits_of<W, I, false, Q, O, N> {};
+template <int W> struct fixed_traits<ap_int<W> > : fixed_traits_of<W, W, true, AP_TRN, AP_WRAP, 0> {};
+template <int W> struct fixed_traits<ap_uint<W> > : fixed_traits_of<W, W, false, AP_TRN, AP_WRAP, 0> {};
+
+// ---- C-simulation fast path ----------------------------------------------------------------------
+// ap_fixed conversions dominate C-sim time once the sums are native, so C-sim reads and writes the
+// raw codes of ap types directly and rounds/saturates with 64-bit integer arithmetic that follows
+// ap_fixed's rules (toolchain/arith/fixed.py is the reference; tests/test_native_cast.py checks this
+// code against the ap_fixed cast itself for every rounding and overflow mode).  Synthesis never sees it.
+#ifndef __SYNTHESIS__
+// True when T's codes fit a native integer with room for one rounding carry.
+template <class T> struct native_fixed {
+    static const bool value = fixed_traits<T>::known && fixed_traits<T>::width <= 62 && fixed_traits<T>::sat_bits == 0 &&
+                              fixed_traits<T>::overflow != AP_WRAP_SM;
+};
+
+// Raw two's complement code of an ap type whose width is at most 64 bits: ap_private keeps it sign-
+// (or zero-) extended in one 64-bit word.
+template <class T> inline long long native_code(const T &x) { return (long long)x.V.get_VAL(); }
+
+// code * 2^-shift rounded to an integer with an ap_fixed rounding mode; shift in [1, 62].
+inline long long native_round(long long code, int shift, ap_q_mode q) {
+    const long long floor_ = code >> shift; // arithmetic shift: floor
+    const long long rem = code - (long long)((unsigned long long)floor_ << shift); // in [0, 2^shift)
+    if (q == AP_TRN) return floor_;
+    if (q == AP_TRN_ZERO) return (code < 0 && rem != 0) ? floor_ + 1 : floor_;
+    const long long half = 1LL << (shift - 1);
+    if (rem != half) return rem > half ? floor_ + 1 : floor_;
+    switch (q) { // exactly half-way
+    case AP_RND: return floor_ + 1;                   // towards +inf
+    case AP_RND_MIN_INF: return floor_;               // towards -inf
+    case AP_RND_ZERO: return code < 0 ? floor_ + 1 : floor_;  // towards zero
+    case AP_RND_INF: return code > 0 ? floor_ + 1 : floor_;   // away from zero
+    default: return (floor_ & 1) ? floor_ + 1 : floor_;       // AP_RND_CONV: to even
     }
-    ap_uint<data_T::width> r = x.range(data_T::width - 1, 0);
-    return ap_int<W>(r);
 }
 
-// Assign an exact accumulator (acc * 2^-ACC_FRAC) to the result type, with its rounding and overflow.
-template <int ACC_W, int ACC_FRAC, class res_T, class acc_T> res_T cast_result(const acc_T &acc) {
+// Apply an overflow mode to an integer code on the target grid (width <= 62).
+inline long long native_overflow(long long code, int width, bool is_signed, ap_o_mode o) {
+    const long long hi = is_signed ? (1LL << (width - 1)) - 1 : (1LL << width) - 1;
+    long long lo = is_signed ? -(1LL << (width - 1)) : 0;
+    if (o == AP_WRAP) {
+        const unsigned long long bits = (unsigned long long)code & ((1ULL << width) - 1);
+        return (is_signed && (long long)bits > hi) ? (long long)bits - (1LL << width) : (long long)bits;
+    }
+    if (o == AP_SAT_SYM && is_signed) lo = -hi;
+    if (code >= lo && code <= hi) return code;
+    if (o == AP_SAT_ZERO) return 0;
+    return code < lo ? lo : hi;
+}
+
+// The code of res_T for the exact value code * 2^-FRAC, as res_T(value) would give it.  The caller
+// guarantees native_fixed<res_T> and that code << (res frac - FRAC) cannot overflow 63 bits.
+template <class res_T, int FRAC> inline long long native_requantize(long long code) {
+    typedef fixed_traits<res_T> t;
+    const int shift = FRAC - t::frac;
+    if (shift > 62) // |value| < 1/2 LSB (|code| < 2^62): only truncation of a negative value gives -1
+        code = (t::rounding == AP_TRN && code < 0) ? -1 : 0;
+    else if (shift > 0)
+        code = native_round(code, shift, t::rounding);
+    else if (shift < 0) code = (long long)((unsigned long long)code << (-shift));
+    return native_overflow(code, t::width, t::is_signed, t::overflow);
+}
+
+template <class res_T> inline void set_code(res_T &res, long long code) { res.setBits((ap_ulong)code); }
+#endif
+
+// Weight arrays as the kernels read them.  Synthesis reads the ROM itself.  C-simulation reads a
+// native copy made once per array (hls4ml fills the arrays before the first inference and never
+// changes them), because converting ap_int elements on every read costs more than the arithmetic.
+// TAG tells apart two arrays of one layer.
+#ifdef __SYNTHESIS__
+template <typename CONFIG_T, int TAG, unsigned N, class native_T = int, class T> const T *weight_rom(const T w[N]) {
+    return w;
+}
+#else
+template <typename CONFIG_T, int TAG, unsigned N, class native_T = int, class T> const native_T *weight_rom(const T w[N]) {
+    static native_T native[N];
+    static const T *source = 0;
+    if (source != w) {
+        for (unsigned k = 0; k < N; k++) native[k] = native_T(w[k]);
+        source = w;
+    }
+    return native;
+}
+#endif
+
+// Raw integer code of a fixed-point value (value = code * 2^-frac), sign- or zero-extended.
+template <class raw_T, class data_T> raw_T raw_code(const data_T &x) {
     #pragma HLS INLINE
+#ifndef __SYNTHESIS__
+    if (native_fixed<data_T>::value) return raw_T(native_code(x));
+#endif
+    typedef fixed_traits<data_T> t;
+    if (t::is_signed) {
+        ap_int<t::width> r = x.range(t::width - 1, 0);
+        return raw_T(r);
+    }
+    ap_uint<t::width> r = x.range(t::width - 1, 0);
+    return raw_T(r);
+}
+
+// Assign an exact accumulator (acc * 2^-ACC_FRAC) to accum_T and then to res_T, each with its own
+// rounding and overflow, as res_T(accum_T(acc)) does; with RELU, negative accum_T values give 0.
+template <int ACC_W, int ACC_FRAC, class accum_T, class res_T, bool RELU, class acc_T>
+res_T cast_result(const acc_T &acc) {
+    #pragma HLS INLINE
+#ifndef __SYNTHESIS__
+    const int accum_frac = fixed_traits<accum_T>::frac;
+    if (native_fixed<accum_T>::value && native_fixed<res_T>::value && ACC_W <= 62 &&
+        ACC_W + (accum_frac > ACC_FRAC ? accum_frac - ACC_FRAC : 0) <= 62 &&
+        fixed_traits<accum_T>::width + (fixed_traits<res_T>::frac > accum_frac ? fixed_traits<res_T>::frac - accum_frac : 0) <= 62) {
+        long long code = native_requantize<accum_T, ACC_FRAC>((long long)acc);
+        if (RELU && code < 0) code = 0;
+        res_T res;
+        set_code(res, native_requantize<res_T, accum_frac>(code));
+        return res;
+    }
+#endif
     const ap_int<ACC_W> bits = acc;
     ap_fixed<ACC_W, ACC_W - ACC_FRAC> exact;
     exact.range(ACC_W - 1, 0) = bits.range(ACC_W - 1, 0);
-    return res_T(exact);
+    const accum_T sum = exact;
+    if (RELU && sum < 0) return res_T(0);
+    return res_T(sum);
+}
+
+// Exact ReLU of a whole array; res_T rounds and saturates as it says.  hls4ml's relu computes the
+// same values; this one lets C-simulation take the native fast path.
+template <class data_T, class res_T, typename CONFIG_T> void relu(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
+    #pragma HLS PIPELINE
+    typedef typename exact_int<fixed_traits<data_T>::width + 1>::type code_t;
+    for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+        const code_t code = raw_code<code_t>(data[i]);
+        res[i] = cast_result<fixed_traits<data_T>::width + 1, fixed_traits<data_T>::frac, data_T, res_T, true>(code);
+    }
 }
 
 // Gather one convolution patch (filt_height x filt_width x n_chan, Keras order) for output pixel (oh, ow).
@@ -101,47 +234,58 @@ void raw_frame(const data_T data[], raw_T raw[CONFIG_T::in_height * CONFIG_T::in
     #pragma HLS INLINE
     for (unsigned k = 0; k < CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan; k++) {
         #pragma HLS UNROLL
-        raw[k] = raw_code<CONFIG_T::raw_width, CONFIG_T::in_signed>(data[k]);
+        raw[k] = raw_code<raw_T>(data[k]);
     }
+}
+
+// +term, -term or 0 for sign +1, -1 or 0: two masks instead of a branch (the sign pattern is
+// random, so C-sim would mispredict half the branches) and no multiplication.
+template <class acc_T, class sign_T> inline acc_T signed_term(const acc_T &term, const sign_T &sign) {
+    #pragma HLS INLINE
+    const acc_T keep = -acc_T(sign != 0), negate = -acc_T(sign < 0);
+    return ((term & keep) ^ negate) - negate;
 }
 
 // Ordinary product, for layers whose weights are neither power-of-two nor ternary.
 struct mult_kernel {
     template <typename CONFIG_T, class acc_T>
-    static acc_T dot(const acc_T x[CONFIG_T::n_in], unsigned o,
-                                           const typename CONFIG_T::bias_t &bias,
-                                           const typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out]) {
+    static void dot(const acc_T x[CONFIG_T::n_in], acc_T acc[CONFIG_T::n_out],
+                    const typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out]) {
         #pragma HLS INLINE
-        acc_T acc = bias;
+        const auto *rom = weight_rom<CONFIG_T, 0, CONFIG_T::n_in * CONFIG_T::n_out, long long>(weights);
         for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
             #pragma HLS UNROLL
-            const typename CONFIG_T::weight_t w = weights[i * CONFIG_T::n_out + o];
-            if (w == 0) continue;
-            acc += x[i] * acc_T(w);
+            for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
+                #pragma HLS UNROLL
+                const auto w = rom[i * CONFIG_T::n_out + o];
+                if (w == 0) continue; // pruned weight: no product is generated
+                acc[o] += x[i] * acc_T(w);
+            }
         }
-        return acc;
     }
 };
 
-// The layer: every output pixel, every output; KERNEL::dot computes one exact accumulator.
+// The layer: every output pixel; KERNEL::dot adds the patch's terms to all n_out exact accumulators,
+// which start at the bias (already on the accumulator grid).
 template <class KERNEL, class data_T, class res_T, typename CONFIG_T, class... WEIGHTS>
 void dot_frame(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan],
                res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_out],
                const typename CONFIG_T::bias_t biases[CONFIG_T::n_out], const WEIGHTS *...weights) {
     #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
     // raw_width >= acc_width, so one exact integer type serves inputs, terms and the accumulator
-    typedef typename exact_int<CONFIG_T::raw_width>::type raw_int;
-    typedef raw_int acc_int;
-    raw_int raw[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan];
-    raw_frame<data_T, CONFIG_T, raw_int>(data, raw);
-    raw_int patch[CONFIG_T::n_in];
+    typedef typename exact_int<CONFIG_T::raw_width>::type acc_int;
+    acc_int raw[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan];
+    raw_frame<data_T, CONFIG_T, acc_int>(data, raw);
+    acc_int patch[CONFIG_T::n_in];
+    acc_int acc[CONFIG_T::n_out];
     for (unsigned oh = 0; oh < CONFIG_T::out_height; oh++) {
         for (unsigned ow = 0; ow < CONFIG_T::out_width; ow++) {
-            gather_patch<raw_int, CONFIG_T>(raw, patch, oh, ow, raw_int(0));
+            gather_patch<acc_int, CONFIG_T>(raw, patch, oh, ow, acc_int(0));
+            for (unsigned o = 0; o < CONFIG_T::n_out; o++) acc[o] = biases[o];
+            KERNEL::template dot<CONFIG_T, acc_int>(patch, acc, weights...);
             for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-                const acc_int acc = KERNEL::template dot<CONFIG_T, acc_int>(patch, o, biases[o], weights...);
                 res[(oh * CONFIG_T::out_width + ow) * CONFIG_T::n_out + o] =
-                    res_T(cast_result<CONFIG_T::acc_width, CONFIG_T::acc_frac, typename CONFIG_T::accum_t>(acc));
+                    cast_result<CONFIG_T::acc_width, CONFIG_T::acc_frac, typename CONFIG_T::accum_t, res_T, false>(acc[o]);
             }
         }
     }

@@ -20,55 +20,54 @@ struct bitshift_config : dot_config {
     static const unsigned group_size = 8, n_groups = 1, n_patterns = 1;
 };
 
-// ---- one output of one pixel: a dot product over the patch --------------------------------
-// Each kernel is a struct with a static dot(); the frame in nnet_arith_common.h calls it.
+// ---- the terms of one pixel: every kernel adds them to all n_out exact accumulators ----------
+// Each kernel is a struct with a static dot(); dot_frame in nnet_arith_common.h calls it.  A weight
+// whose sign is 0 (pruned) makes signed_term's mask a constant 0, so synthesis generates no term.
 
 struct shift_kernel {
     template <typename CONFIG_T, class acc_T>
-    static acc_T dot(const acc_T x[CONFIG_T::n_in], unsigned o,
-                                           const typename CONFIG_T::bias_t &bias,
-                                           const typename CONFIG_T::shift_t shifts[CONFIG_T::n_in * CONFIG_T::n_out],
-                                           const typename CONFIG_T::sign_t signs[CONFIG_T::n_in * CONFIG_T::n_out]) {
+    static void dot(const acc_T x[CONFIG_T::n_in], acc_T acc[CONFIG_T::n_out],
+                    const typename CONFIG_T::shift_t shifts[CONFIG_T::n_in * CONFIG_T::n_out],
+                    const typename CONFIG_T::sign_t signs[CONFIG_T::n_in * CONFIG_T::n_out]) {
         #pragma HLS INLINE
-        acc_T acc = bias;
+        const unsigned n_weights = CONFIG_T::n_in * CONFIG_T::n_out;
+        const auto *shift_rom = weight_rom<CONFIG_T, 0, n_weights>(shifts);
+        const auto *sign_rom = weight_rom<CONFIG_T, 1, n_weights>(signs);
         for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
             #pragma HLS UNROLL
-            const typename CONFIG_T::sign_t s = signs[i * CONFIG_T::n_out + o];
-            if (s == 0) continue; // pruned weight: no term is generated
-            const acc_T term = x[i] << unsigned(shifts[i * CONFIG_T::n_out + o]);
-            if (s < 0)
-                acc -= term;
-            else
-                acc += term;
+            for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
+                #pragma HLS UNROLL
+                const unsigned k = i * CONFIG_T::n_out + o;
+                acc[o] += signed_term(acc_T(x[i] << unsigned(shift_rom[k])), sign_rom[k]);
+            }
         }
-        return acc;
     }
 };
 
 struct nk_kernel {
     template <typename CONFIG_T, class acc_T>
-    static acc_T dot(const acc_T x[CONFIG_T::n_in], unsigned o,
-                                           const typename CONFIG_T::bias_t &bias,
-                                           const typename CONFIG_T::code_t codes[CONFIG_T::n_groups * CONFIG_T::n_out],
-                                           const typename CONFIG_T::pattern_t patterns[CONFIG_T::n_patterns * CONFIG_T::group_size],
-                                           const typename CONFIG_T::shift_t shifts[CONFIG_T::n_out]) {
+    static void dot(const acc_T x[CONFIG_T::n_in], acc_T acc[CONFIG_T::n_out],
+                    const typename CONFIG_T::code_t codes[CONFIG_T::n_groups * CONFIG_T::n_out],
+                    const typename CONFIG_T::pattern_t patterns[CONFIG_T::n_patterns * CONFIG_T::group_size],
+                    const typename CONFIG_T::shift_t shifts[CONFIG_T::n_out]) {
         #pragma HLS INLINE
-        acc_T acc = bias;
-        for (unsigned g = 0; g < CONFIG_T::n_groups; g++) {
+        const auto *code_rom = weight_rom<CONFIG_T, 0, CONFIG_T::n_groups * CONFIG_T::n_out>(codes);
+        const auto *pattern_rom = weight_rom<CONFIG_T, 1, CONFIG_T::n_patterns * CONFIG_T::group_size>(patterns);
+        const auto *shift_rom = weight_rom<CONFIG_T, 2, CONFIG_T::n_out>(shifts);
+        for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
             #pragma HLS UNROLL
-            const typename CONFIG_T::code_t code = codes[g * CONFIG_T::n_out + o];
-            for (unsigned p = 0; p < CONFIG_T::group_size; p++) {
-                const unsigned i = g * CONFIG_T::group_size + p;
-                const typename CONFIG_T::pattern_t v = patterns[code * CONFIG_T::group_size + p];
-                if (i >= CONFIG_T::n_in || v == 0) continue;
-                const acc_T term = x[i] << unsigned(shifts[o]);
-                if (v < 0)
-                    acc -= term;
-                else
-                    acc += term;
+            const unsigned shift = shift_rom[o];
+            for (unsigned g = 0; g < CONFIG_T::n_groups; g++) {
+                #pragma HLS UNROLL
+                // one ROM code per group of group_size inputs, decoded by the pattern table
+                const unsigned code = code_rom[g * CONFIG_T::n_out + o];
+                for (unsigned p = 0; p < CONFIG_T::group_size; p++) {
+                    const unsigned i = g * CONFIG_T::group_size + p;
+                    if (i >= CONFIG_T::n_in) break; // the last group may be short
+                    acc[o] += signed_term(acc_T(x[i] << shift), pattern_rom[code * CONFIG_T::group_size + p]);
+                }
             }
         }
-        return acc;
     }
 };
 

@@ -25,20 +25,33 @@ struct rns_config : dot_config {
     static const int post_shift = 0;        // acc grid shift applied after reverse conversion
 };
 
+// Integer types of one layer (native in C-simulation, ap types in synthesis; see exact_int).
+template <typename CONFIG_T> struct rns_types {
+    typedef typename exact_int<CONFIG_T::raw_width>::type raw_int;         // input codes
+    typedef typename exact_int<CONFIG_T::acc_width + 1>::type acc_int;     // signed accumulator
+    typedef typename exact_uint<CONFIG_T::residue_width>::type residue_int; // one residue, [0, m)
+    typedef typename exact_uint<CONFIG_T::channel_width>::type sum_t;      // un-reduced channel sum
+    typedef typename exact_uint<CONFIG_T::reverse_width>::type wide_t;     // CRT sum, or M
+    typedef typename exact_int<2 * CONFIG_T::residue_width + 2>::type digit_t; // mixed-radix step
+};
+
 // Forward conversion of one signed code: |x|_m in [0, m).
-template <typename CONFIG_T> typename CONFIG_T::residue_t to_residue(const ap_int<CONFIG_T::raw_width> &x, unsigned j) {
+template <typename CONFIG_T>
+typename rns_types<CONFIG_T>::residue_int to_residue(const typename rns_types<CONFIG_T>::raw_int &x, unsigned j) {
     #pragma HLS INLINE
-    const ap_int<CONFIG_T::raw_width + 1> m = CONFIG_T::modulus(j);
-    ap_int<CONFIG_T::raw_width + 1> r = x % m;
+    typedef typename rns_types<CONFIG_T>::raw_int raw_int;
+    const raw_int m = raw_int(CONFIG_T::modulus(j));
+    raw_int r = x % m;
     if (r < 0) r += m;
-    return typename CONFIG_T::residue_t(r);
+    return typename rns_types<CONFIG_T>::residue_int(r);
 }
 
 // Reverse conversion of residues to the signed integer X, |X| < M/2.
 template <typename CONFIG_T>
-ap_int<CONFIG_T::acc_width> from_residues(const typename CONFIG_T::residue_t y[CONFIG_T::n_mod]) {
+typename rns_types<CONFIG_T>::acc_int from_residues(const typename rns_types<CONFIG_T>::residue_int y[CONFIG_T::n_mod]) {
     #pragma HLS INLINE
-    typedef ap_uint<CONFIG_T::reverse_width> wide_t;
+    typedef typename rns_types<CONFIG_T>::wide_t wide_t;
+    typedef typename rns_types<CONFIG_T>::digit_t digit_t;
     const wide_t M = CONFIG_T::range_M();
     wide_t X = 0;
     if (CONFIG_T::use_crt) {
@@ -50,15 +63,15 @@ ap_int<CONFIG_T::acc_width> from_residues(const typename CONFIG_T::residue_t y[C
         X = X % M;
     } else {
         // mixed radix digits d_j, X = d_0 + m_0 (d_1 + m_1 (d_2 + ...))
-        ap_uint<CONFIG_T::residue_width> d[CONFIG_T::n_mod];
+        digit_t d[CONFIG_T::n_mod];
         for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
             #pragma HLS UNROLL
-            const ap_int<2 * CONFIG_T::residue_width + 2> mj = CONFIG_T::modulus(j);
-            ap_int<2 * CONFIG_T::residue_width + 2> t = y[j];
+            const digit_t mj = digit_t(CONFIG_T::modulus(j));
+            digit_t t = digit_t(y[j]);
             for (unsigned i = 0; i < j; i++) {
                 t = t - d[i];
                 if (t < 0) t += mj;
-                t = (t * CONFIG_T::mrc_inverse(i, j)) % mj;
+                t = (t * digit_t(CONFIG_T::mrc_inverse(i, j))) % mj;
             }
             d[j] = t;
         }
@@ -66,9 +79,10 @@ ap_int<CONFIG_T::acc_width> from_residues(const typename CONFIG_T::residue_t y[C
             X = X * wide_t(CONFIG_T::modulus(j)) + wide_t(d[j]);
         }
     }
-    // the upper half of [0, M) holds the negative numbers
-    if (X > (M - 1) / 2) return ap_int<CONFIG_T::acc_width>(ap_int<CONFIG_T::reverse_width + 1>(X) - ap_int<CONFIG_T::reverse_width + 1>(M));
-    return ap_int<CONFIG_T::acc_width>(X);
+    // the upper half of [0, M) holds the negative numbers; M - X then is |X| and fits the accumulator
+    typedef typename rns_types<CONFIG_T>::acc_int acc_int;
+    if (X > (M - 1) / 2) return -acc_int(wide_t(M - X));
+    return acc_int(X);
 }
 
 template <class data_T, class res_T, typename CONFIG_T>
@@ -77,35 +91,44 @@ void rns(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::
          const typename CONFIG_T::bias_t biases[CONFIG_T::n_out],
          const typename CONFIG_T::residue_t w_res[CONFIG_T::n_mod * CONFIG_T::n_in * CONFIG_T::n_out]) {
     #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
-    typedef ap_int<CONFIG_T::acc_width> acc_int;
-    typedef typename CONFIG_T::residue_t residue_t;
+    typedef rns_types<CONFIG_T> types;
+    typedef typename types::raw_int raw_int;
+    typedef typename types::acc_int acc_int;
+    typedef typename types::residue_int residue_int;
+    typedef typename types::sum_t sum_t;
     const unsigned n_frame = CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan;
-    ap_int<CONFIG_T::raw_width> raw[n_frame];
-    raw_frame<data_T, CONFIG_T, ap_int<CONFIG_T::raw_width> >(data, raw);
-    residue_t x_res[CONFIG_T::n_mod][n_frame];
+    raw_int raw[n_frame];
+    raw_frame<data_T, CONFIG_T, raw_int>(data, raw);
+    residue_int x_res[CONFIG_T::n_mod][n_frame];
     for (unsigned j = 0; j < CONFIG_T::n_mod; j++)
         for (unsigned k = 0; k < n_frame; k++) x_res[j][k] = to_residue<CONFIG_T>(raw[k], j);
 
-    residue_t patch[CONFIG_T::n_mod][CONFIG_T::n_in];
+    const auto *w_rom = weight_rom<CONFIG_T, 0, CONFIG_T::n_mod * CONFIG_T::n_in * CONFIG_T::n_out>(w_res);
+    residue_int patch[CONFIG_T::n_mod][CONFIG_T::n_in];
+    sum_t sums[CONFIG_T::n_mod][CONFIG_T::n_out];
     for (unsigned oh = 0; oh < CONFIG_T::out_height; oh++) {
         for (unsigned ow = 0; ow < CONFIG_T::out_width; ow++) {
-            for (unsigned j = 0; j < CONFIG_T::n_mod; j++)
-                gather_patch<residue_t, CONFIG_T>(x_res[j], patch[j], oh, ow, residue_t(0));
+            for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
+                #pragma HLS UNROLL
+                gather_patch<residue_int, CONFIG_T>(x_res[j], patch[j], oh, ow, residue_int(0));
+                for (unsigned o = 0; o < CONFIG_T::n_out; o++) sums[j][o] = 0;
+                // per-channel modular MAC; a zero weight residue is a constant 0 once the loops are
+                // unrolled, so synthesis generates no term for it (the report counts those)
+                for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+                    for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
+                        sums[j][o] += sum_t(patch[j][i]) * sum_t(w_rom[(j * CONFIG_T::n_in + i) * CONFIG_T::n_out + o]);
+                    }
+                }
+            }
             for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-                residue_t y[CONFIG_T::n_mod];
+                residue_int y[CONFIG_T::n_mod];
                 for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
                     #pragma HLS UNROLL
-                    ap_uint<CONFIG_T::channel_width> sum = 0;
-                    for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-                        const residue_t w = w_res[(j * CONFIG_T::n_in + i) * CONFIG_T::n_out + o];
-                        if (w == 0) continue; // zero residue: no term is generated
-                        sum += patch[j][i] * w;
-                    }
-                    y[j] = sum % CONFIG_T::modulus(j);
+                    y[j] = residue_int(sums[j][o] % sum_t(CONFIG_T::modulus(j)));
                 }
                 const acc_int acc = (from_residues<CONFIG_T>(y) << CONFIG_T::post_shift) + acc_int(biases[o]);
                 res[(oh * CONFIG_T::out_width + ow) * CONFIG_T::n_out + o] =
-                    res_T(cast_result<CONFIG_T::acc_width, CONFIG_T::acc_frac, typename CONFIG_T::accum_t>(acc));
+                    cast_result<CONFIG_T::acc_width + 1, CONFIG_T::acc_frac, typename CONFIG_T::accum_t, res_T, false>(acc);
             }
         }
     }

@@ -1,12 +1,13 @@
-"""Writer of the arith4ml backends: the Vivado project plus a batch C-simulation entry point."""
+"""Writer of the arith4ml backends: the Vivado project plus a batch C-simulation entry point
+and a C-sim build script that compiles its two translation units in parallel."""
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from hls4ml.writer.vivado_writer import VivadoWriter
 
 from toolchain.resources import templates_dir
-
 
 
 class Arith4mlWriter(VivadoWriter):
@@ -22,3 +23,12 @@ class Arith4mlWriter(VivadoWriter):
         bridge = Path(model.config.get_output_dir()) / f"{project}_bridge.cpp"
         with bridge.open("a") as f:
             f.write(text)
+
+    def write_build_script(self, model):
+        super().write_build_script(model)
+        script = Path(model.config.get_output_dir()) / "build_lib.sh"
+        text = (templates_dir() / "build_lib.sh").read_text()
+        text = text.replace("myproject", model.config.get_project_name())
+        text = text.replace("mystamp", model.config.get_config_value("Stamp"))
+        script.write_text(text)
+        script.chmod(script.stat().st_mode | stat.S_IEXEC)
