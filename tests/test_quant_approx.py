@@ -103,6 +103,38 @@ def test_roup_closed_form_equals_table_path():
     assert isinstance(b._mults[0], approx.TableMultiplier)
 
 
+def _roup_closed_form(a, b, k, m):
+    """DESIGN.md: P = (floor(A / 2**m) + a_{m-1}) 2**m * (floor(B / 4**k) + b_{2k-1}) 4**k (bits of two's complement)."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    ar = ((a >> m) + ((a >> (m - 1)) & 1 if m else 0)) << m
+    br = ((b >> (2 * k)) + ((b >> (2 * k - 1)) & 1 if k else 0)) << (2 * k)
+    return ar, br
+
+
+@pytest.mark.parametrize("k,m", [(1, 2), (2, 0), (0, 3)])
+def test_roup_layer_runs_closed_form_without_tables(k, m, monkeypatch):
+    """roup:K:M never builds or reads a 256x256 table; its output is the matmul of the rounded operands."""
+    x = (RNG.standard_normal((11, 13)) * 0.7).astype(np.float32)
+    layer = tq.ApproxDense(4, multipliers=f"roup:{k}:{m}", input_integer=2, weight_integer=1, use_bias=False)
+    layer.build((None, 13))
+
+    def no_table(*args, **kwargs):
+        raise AssertionError("a table was built for a ROUP multiplier")
+
+    monkeypatch.setattr(approx, "roup_table", no_table)
+    monkeypatch.setattr(approx, "exact_table", no_table)
+    monkeypatch.setattr(approx.TableMultiplier, "__init__", no_table)
+    monkeypatch.setattr(approx, "booth_multiply", no_table)
+    y = layer(x).numpy()
+    xc = np.clip(np.floor(x.astype(np.float64) * 2 ** 6 + 0.5), -128, 127).astype(np.int64)  # ap_fixed<8,2,AP_RND,AP_SAT>
+    wc = np.clip(np.floor(layer.kernel.numpy().astype(np.float64) * 2 ** 7 + 0.5), -128, 127).astype(np.int64)
+    ar, br = _roup_closed_form(xc, wc, k, m)
+    ref = ar @ br
+    assert np.array_equal(layer.reference_codes(x), ref)
+    assert np.array_equal(y, (ref * 2.0 ** -13).astype(np.float32))
+
+
 def test_approx_save_load_and_to_approx(tmp_path):
     tf.keras.utils.set_random_seed(0)
     inp = tf.keras.Input((6, 6, 1))

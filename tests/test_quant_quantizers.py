@@ -174,3 +174,46 @@ def test_hls4ml_ternary_exact_weights_and_alpha(name, tmp_path):
     assert np.array_equal(np.asarray(alpha.weights["bias"].data, np.float64).ravel(), layer.bias.numpy().astype(np.float64))
     # so Dense(t) * scale + bias equals the Keras layer (scale a power of two: exact)
     assert np.array_equal(t * scale, layer.kernel_quantizer_internal.reference(layer.kernel.numpy()))
+
+
+def test_nk_ternary_tells_hls4ml_its_code(tmp_path):
+    """hls4ml's wrapper of an nk_ternary kernel carries (N, k) where the Bitshift backend looks for it."""
+    m = _model(tq.nk_ternary(4, 1))
+    q = m.get_layer("d").kernel_quantizer_internal
+    assert (q.group_size, q.max_nonzero) == (4, 1)
+    h = _convert(m, tmp_path)
+    wq = h.graph["d"].get_attr("weight_quantizer")
+    assert (wq.group_size, wq.max_nonzero) == (4, 1)
+    h2 = _convert(_model(tq.pot_ternary()), tmp_path / "t")
+    assert not hasattr(h2.graph["d"].get_attr("weight_quantizer"), "group_size")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantizer,backend,kind", [
+    ({"name": "pot", "bits": 4}, "bitshift", "shift"),
+    ({"name": "nk_ternary", "N": 8, "k": 2}, "bitshift", "nk"),
+    ({"name": "pot", "bits": 4}, "rns", "rns"),
+])
+def test_trained_models_convert_bit_exact(quantizer, backend, kind, tmp_path):
+    """Models from toolchain.models (regularizer included) convert with our backends; C-sim == reference."""
+    pytest.importorskip("hls4ml")
+    from toolchain import data, models, project, reference
+
+    ds = data.load_digits().subset(150, 40)
+    tf.keras.utils.set_random_seed(0)
+    reg = {"moduli": (7, 8, 9), "strength": 1e-3} if quantizer["name"] == "pot" else None
+    m = models.build_mlp(ds.input_shape, 10, (16,), quantizer=quantizer, regularizer=reg)
+    m.compile(tf.keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    m.fit(ds.x_train, ds.y_train, epochs=2, batch_size=32, verbose=0)
+    path = tmp_path / "m.h5"
+    m.save(path)
+    model = project.load_keras_model(path)
+    hm, _ = project.convert(model, backend, tmp_path / "prj", "xc7z020clg400-1")
+    plans = [l.get_attr("arith_plan") for l in hm.get_layers() if l.get_attr("arith_plan") is not None]
+    assert [p.kind for p in plans] == [kind, kind]
+    if kind == "nk":
+        assert [p.nk for p in plans] == [(8, 2), (8, 2)]
+    x = ds.x_test
+    assert np.array_equal(hm.predict(x), reference.predict(hm, x))
+    # the project outputs logits where Keras ends in softmax: same decisions
+    assert np.mean(np.argmax(hm.predict(x), 1) == np.argmax(m.predict(x, verbose=0), 1)) >= 0.95

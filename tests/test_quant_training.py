@@ -39,8 +39,15 @@ def test_regularizer_value_equals_numpy(variant, qz):
     q = quantized_bits(6, 0, alpha=1) if qz == "bits6" else tq.quantized_pot(4, 0)
     reg = tq.ResidueRegularizer((7, 8, 9), 1e-3, q, variant)
     w = (np.random.default_rng(1).standard_normal((20, 6)) * 0.4).astype(np.float32)
-    codes = tq.weight_codes(q, w)
-    assert np.array_equal(codes, np.round(codes))
+    # integer codes worked out here, not by the code under test: 6-bit quantized_bits(6, 0) has step
+    # 2**-5 and codes -32..31; 4-bit PoT (max_exp 0) has levels 2**-6..2**0, so code = value * 2**6
+    scale = 32.0 if qz == "bits6" else 64.0
+    if qz == "bits6":
+        codes = np.clip(np.rint(w.astype(np.float64) * 32), -32, 31)
+    else:
+        codes = pot.decode(pot.quantize(w.astype(np.float64), 4, 0)) * 64
+    assert np.array_equal(tq.weight_codes(q, w), codes)
+    assert reg.scale == scale
     sin = [np.sin(np.pi * codes / m) ** 2 for m in (7, 8, 9)]
     expect = {"sin2": sum(s.sum() for s in sin), "any": np.prod(sin, axis=0).sum()}
     expect["sin2+any"] = expect["sin2"] + expect["any"]
@@ -53,9 +60,24 @@ def test_regularizer_value_equals_numpy(variant, qz):
         with tf.GradientTape() as tape:
             r = reg(wv)
         g = tape.gradient(r, wv).numpy()
-        s = reg.scale
-        ref = 1e-3 * s * sum(np.pi / m * np.sin(2 * np.pi * codes / m) for m in (7, 8, 9))
+        ref = 1e-3 * scale * sum(np.pi / m * np.sin(2 * np.pi * codes / m) for m in (7, 8, 9))
         np.testing.assert_allclose(g, ref, rtol=1e-4, atol=1e-6)
+
+
+def test_regularizer_survives_save_load(tmp_path):
+    """A model trained with the regularizer reloads with it (same config, same penalty on the same kernel)."""
+    tf.keras.utils.set_random_seed(0)
+    m = models.build_mlp((12,), 3, (6,), quantizer={"name": "pot", "bits": 4},
+                         regularizer={"moduli": (15, 16, 17), "strength": 2e-3, "variant": "sin2+any"})
+    m.save(tmp_path / "m.h5")
+    for back in (tq.load_model(tmp_path / "m.h5"), tf.keras.models.load_model(tmp_path / "m.h5")):
+        for name in ("fc1", "out"):
+            r0, r1 = m.get_layer(name).kernel_regularizer, back.get_layer(name).kernel_regularizer
+            assert isinstance(r1, tq.ResidueRegularizer)
+            assert r1.moduli == (15, 16, 17) and r1.strength == 2e-3 and r1.variant == "sin2+any" and r1.scale == 64
+            k = back.get_layer(name).kernel
+            assert float(r1(k)) == float(r0(m.get_layer(name).kernel)) > 0
+        assert sorted(float(v) for v in back.losses) == sorted(float(v) for v in m.losses)
 
 
 def test_regularizer_bad_moduli():
@@ -153,6 +175,19 @@ def test_essop_one_step_bit_exact(tiny):
         loss = tf.keras.losses.SparseCategoricalCrossentropy()(y, out)
     deltas = [d.numpy() for d in tape.gradient(loss, zs)]
     xs = [v.numpy() for v in xs]
+    # the errors are the exact back-propagated ones: worked out by hand for in -> fc1 (ReLU) -> out (softmax)
+    w1, w2 = k0
+    z1 = x.astype(np.float64) @ w1 + b0[0]
+    h1 = np.maximum(z1, 0)
+    z2 = h1 @ w2 + b0[1]
+    p = np.exp(z2 - z2.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    d2 = (p - np.eye(10)[y]) / len(y)
+    d1 = (d2 @ w2.T) * (z1 > 0)
+    np.testing.assert_allclose(xs[0], x, rtol=0, atol=0)
+    np.testing.assert_allclose(xs[1], h1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(deltas[1], d2, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(deltas[0], d1, rtol=1e-4, atol=1e-7)
     tr.step(x, y)
     for i, layer in enumerate(tr.dense):
         lx = essop.LFSR(16, 0x1234 + i)
@@ -168,6 +203,14 @@ def test_essop_one_step_bit_exact(tiny):
         assert np.array_equal(layer.kernel.numpy(), ref)
         db = 2.0 ** -3 * deltas[i].astype(np.float64).sum(axis=0)
         assert np.array_equal(layer.bias.numpy(), (b0[i].astype(np.float64) - db).astype(np.float32))
+
+
+def test_essop_refuses_negative_inputs(tiny):
+    from toolchain.errors import DataError
+
+    m = models.build_mlp(tiny.input_shape, 10, (4,))
+    with pytest.raises(DataError, match="non-negative"):
+        tq.EssopTrainer(m, stream_length=8).fit(tiny.x_train[:8] - 0.5, tiny.y_train[:8], verbose=0)
 
 
 def test_essop_exact_mode_and_fit(tiny):

@@ -78,6 +78,10 @@ def test_train_ternary_post_and_essop_in_process(tmp_path):
         """, "e.yml")
     m = train.train_from_config(train.load_config(cfg), tmp_path / "e", verbose=0)
     assert m["essop"]["stream_length"] == 16 and (tmp_path / "e" / "model.h5").exists()
+    first = (tmp_path / "e" / "metrics.json").stat().st_mtime_ns
+    train.train_from_config(train.load_config(cfg), tmp_path / "e", verbose=0)  # its own output: replaced
+    assert (tmp_path / "e" / "metrics.json").stat().st_mtime_ns > first
+    assert sorted(p.name for p in (tmp_path / "e").iterdir()) == ["metrics.json", "model.h5", "training.png"]
 
 
 BAD = [
@@ -90,6 +94,10 @@ BAD = [
     ("data: {name: npz, path: missing_arrays.npz}\n", "missing_arrays.npz", "x_test"),
     ("data: {name: npz, path: nowhere.npz}\n", "nowhere.npz", "does not exist"),
     ("model: [1, 2\n", "c.yml:", "YAML"),
+    ("model:\n  quantizer: {name: pot, bits: 4.5}\n", "c.yml:2", "4.5"),
+    ("model:\n  builder: mlp\n  quantizer: ternary\nregularizer:\n  moduli: [7, 8, 9]\n", "c.yml:4",
+     "integer weight codes"),
+    ("train:\n  learning_rate: -0.1\n", "c.yml:2", "learning_rate"),
 ]
 
 
@@ -105,6 +113,17 @@ def test_bad_input_exit_2(tmp_path, text, where, what):
     assert where in lines[0] and what in lines[0]
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["c.yml", "missing_arrays.npz"])
+
+
+def test_refuses_to_replace_a_directory_it_did_not_write(tmp_path):
+    cfg = _write(tmp_path, "data: {name: synthetic, n_train: 16, n_test: 8}\ntrain: {epochs: 1}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    r = _cli([str(cfg), "-o", str(out), "-q"], tmp_path)
+    assert r.returncode == 2 and "not written by" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yml", "out"]
 
 
 def test_examples_are_valid_configs():

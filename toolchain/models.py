@@ -13,7 +13,7 @@ with ``name`` and parameters:
 ``po2``            QKeras ``quantized_po2(bits=4, max_value=None)`` (no zero level)
 =================  ===========================================================
 
-Layer names: MLP ``fc1, fc2, ..., out``; CNN ``conv1, conv2, ..., fc1, out``;
+Layer names: input ``x_in`` (hls4ml reserves ``input``); MLP ``fc1, fc2, ..., out``; CNN ``conv1, conv2, ..., fc1, out``;
 ResNet-8 ``conv0, s{i}_conv{1,2}, s{i}_skip, out``.
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from toolchain.errors import ConfigError
 
+INPUT_NAME = "x_in"  # hls4ml reserves the layer name "input"
 QUANTIZER_NAMES = ("float", "pot", "ternary", "nk_ternary", "bits", "po2")
 _PARAMS = {
     "pot": ("bits", "max_exp", "zero_margin"),
@@ -143,7 +144,7 @@ def build_mlp(input_shape, n_classes: int = 10, hidden=(32, 32), quantizer=None,
     """MLP ``in -> fc1 .. fcN (ReLU) -> out (softmax)``; image inputs are flattened first."""
     hidden = _check_ints(hidden, "hidden")
     f = _LayerFactory(quantizer, regularizer, seed)
-    inp = tf.keras.Input(tuple(input_shape), name="input")
+    inp = tf.keras.Input(tuple(input_shape), name=INPUT_NAME)
     h = inp if len(input_shape) == 1 else tf.keras.layers.Flatten(name="flatten")(inp)
     for i, u in enumerate(hidden, 1):
         h = f.dense(u, f"fc{i}", activation="relu")(h)
@@ -160,7 +161,7 @@ def build_cnn(input_shape, n_classes: int = 10, filters=(8, 16), dense: int = 32
         raise ConfigError(f"model 'cnn' needs image inputs (H, W, C); got shape {tuple(input_shape)} "
                           f"(use data view: image)")
     f = _LayerFactory(quantizer, regularizer, seed)
-    inp = tf.keras.Input(tuple(input_shape), name="input")
+    inp = tf.keras.Input(tuple(input_shape), name=INPUT_NAME)
     h = inp
     for i, c in enumerate(filters, 1):
         h = f.conv(c, 3, f"conv{i}", activation="relu")(h)
@@ -183,7 +184,7 @@ def build_resnet8(input_shape, n_classes: int = 10, filters=(8, 16, 32), quantiz
         raise ConfigError(f"model 'resnet8' needs image inputs (H, W, C); got shape {tuple(input_shape)} "
                           f"(use data view: image)")
     f = _LayerFactory(quantizer, regularizer, seed)
-    inp = tf.keras.Input(tuple(input_shape), name="input")
+    inp = tf.keras.Input(tuple(input_shape), name=INPUT_NAME)
     h = f.conv(filters[0], 3, "conv0", activation="relu")(inp)
     prev = filters[0]
     for i, c in enumerate(filters, 1):

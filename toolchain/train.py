@@ -18,7 +18,9 @@ unknown one is reported with file and line) has these sections::
 Writes ``model.h5``, ``metrics.json`` and ``training.png`` into the output
 directory.  Everything is first written to a temporary sibling directory
 that is renamed into place at the end, so a failure leaves no half-written
-output.  Bad input raises :class:`~toolchain.errors.ConfigError` /
+output; an existing output directory is replaced only if this command wrote
+it (it holds nothing but ``model.h5``, ``metrics.json``, ``training.png``),
+anything else is refused.  Bad input raises :class:`~toolchain.errors.ConfigError` /
 :class:`~toolchain.errors.DataError` (one line, exit code 2).
 """
 from __future__ import annotations
@@ -139,6 +141,8 @@ def _type_ok(value, t) -> bool:
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", list: "a list"}
+_QUANT_PARAM_TYPES = {"bits": int, "max_exp": int, "N": int, "k": int, "integer": int, "zero_margin": float,
+                      "threshold": float, "max_value": float, "per_channel": bool}
 
 
 def _validate(cfg: Config, data: dict, schema: dict, path: tuple) -> None:
@@ -195,6 +199,11 @@ def _validate_quantizer(cfg: Config, spec, kp: tuple) -> None:
         if k != "name" and k not in _PARAMS[name]:
             raise ConfigError(f"{cfg.where(*kp, k)}: unknown key {k!r} in quantizer {name!r} at "
                               f"'{'.'.join(map(str, kp))}' (known: {', '.join(('name',) + _PARAMS[name])})")
+        t = _QUANT_PARAM_TYPES.get(k)
+        if t is bool and not isinstance(v, bool):
+            raise cfg.error(kp + (k,), f"must be true or false, got {v!r}")
+        if t in (int, float) and not (v is None and k == "max_value") and not _type_ok(v, t):
+            raise cfg.error(kp + (k,), f"quantizer {name!r} parameter must be {_TYPE_NAMES[t]}, got {v!r}")
 
 
 # --------------------------------------------------------------------------- training
@@ -288,6 +297,13 @@ def _check_sections(cfg: Config) -> None:
         v = cfg.get("train", k)
         if v is not None and v < (0 if k == "epochs" else 1):
             raise cfg.error(("train", k), f"must be {'>= 0' if k == 'epochs' else '>= 1'}")
+    for section in ("train", "regularizer"):
+        v = cfg.get(section, "learning_rate")
+        if v is not None and v <= 0:
+            raise cfg.error((section, "learning_rate"), f"must be > 0, got {v}")
+    v = cfg.get("regularizer", "epochs")
+    if v is not None and v < 0:
+        raise cfg.error(("regularizer", "epochs"), f"must be >= 0, got {v}")
     es = cfg.get("essop")
     if es is not None:
         if cfg.get("model", "builder", default="mlp") != "mlp":
@@ -320,8 +336,7 @@ def train_from_config(cfg: Config, out_dir: str | os.PathLike | None = None, ver
     seed = cfg.get("seed", default=0)
     out = out_dir or cfg.get("output") or os.path.join("runs", Path(cfg.path).stem)
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output {str(out)!r} exists and is not a directory")
+    _check_output(out)
     ds = _load_data(cfg)  # data errors before anything is written
 
     import numpy as np
@@ -331,12 +346,20 @@ def train_from_config(cfg: Config, out_dir: str | os.PathLike | None = None, ver
 
     tf.keras.utils.set_random_seed(seed)
     model = _build_model(cfg, ds, seed)
+    kernels = tq.regularizer.quantized_kernels(model)
     pr = cfg.get("pruning")
-    if pr is not None and not any(isinstance(q, tq.quantized_pot) for _, q, _ in tq.regularizer.quantized_kernels(model)):
+    if pr is not None and not any(isinstance(q, tq.quantized_pot) for _, q, _ in kernels):
         raise cfg.error(("pruning",), "PoT pruning needs at least one layer with the 'pot' quantizer")
+    reg = cfg.get("regularizer")
+    if reg is not None and not any(q is not None and tq.code_scale(q) is not None for _, q, _ in kernels):
+        raise cfg.error(("regularizer",), "the residue regularizer needs at least one layer with integer weight "
+                                          "codes (quantizer 'pot' or 'bits'); this model has none")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    except OSError as exc:
+        raise ConfigError(f"cannot create output directory {str(out)!r}: {exc.strerror or exc}") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)
@@ -354,6 +377,24 @@ def train_from_config(cfg: Config, out_dir: str | os.PathLike | None = None, ver
         raise
     metrics["output"] = str(out)
     return metrics
+
+
+OUTPUT_FILES = ("model.h5", "metrics.json", "training.png")
+
+
+def _check_output(out: Path) -> None:
+    """Refuse an output path that is a file, or a directory this command did not write (it would be replaced)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output {str(out)!r} exists and is not a directory")
+    if out.is_dir():
+        try:
+            names = {p.name for p in out.iterdir()}
+        except OSError as exc:
+            raise ConfigError(f"output directory {str(out)!r} cannot be read: {exc.strerror or exc}") from None
+        if names and not (names <= set(OUTPUT_FILES) and "metrics.json" in names):
+            raise ConfigError(f"output directory {str(out)!r} exists and was not written by 'arith4ml train' "
+                              f"(it holds {', '.join(sorted(names)[:3])}{', ...' if len(names) > 3 else ''}); "
+                              f"choose another output or remove it")
 
 
 def _train(cfg: Config, ds, model, seed: int, tmp: Path, verbose: int) -> dict:
@@ -395,14 +436,14 @@ def _train(cfg: Config, ds, model, seed: int, tmp: Path, verbose: int) -> dict:
         if pruner is not None:
             extra["pot_pruning"] = {"target_sparsity": pruner.target, "schedule": pruner.history,
                                     "layers": tq.pot_sparsity(model)}
-        reg = cfg.get("regularizer")
-        if reg is not None and reg.get("mode") == "post":
-            model, report = tq.optimize_residues(
-                model, tuple(reg["moduli"]), ds, epochs=reg.get("epochs", 10), strength=reg.get("strength", 1e-4),
-                variant=reg.get("variant", "sin2"), learning_rate=reg.get("learning_rate", 1e-3), batch_size=batch,
-                verbose=verbose, seed=seed)
-            report.pop("history", None)
-            extra["residue_post"] = report
+    reg = cfg.get("regularizer")
+    if reg is not None and reg.get("mode") == "post":
+        model, report = tq.optimize_residues(
+            model, tuple(reg["moduli"]), ds, epochs=reg.get("epochs", 10), strength=reg.get("strength", 1e-4),
+            variant=reg.get("variant", "sin2"), learning_rate=reg.get("learning_rate", 1e-3), batch_size=batch,
+            verbose=verbose, seed=seed)
+        report.pop("history", None)
+        extra["residue_post"] = report
     train_seconds = time.time() - t0
 
     acc = float(model.evaluate(ds.x_test, ds.y_test, verbose=0)[1])

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from toolchain.arith import essop as _es
-from toolchain.errors import ConfigError
+from toolchain.errors import ConfigError, DataError
 
 
 def _dense_layers(model):
@@ -131,6 +131,9 @@ class EssopTrainer:
 
         x = np.asarray(x, dtype=np.float32)
         y = np.asarray(y)
+        if x.size and float(np.min(x)) < 0 and self.model.layers and self._first_is_dense():
+            raise DataError(f"ESSOP streams encode non-negative layer inputs; the training data reaches "
+                            f"{float(np.min(x)):g} (shift or rescale it to >= 0)")
         rng = np.random.default_rng(shuffle_seed)
         hist: dict = {"loss": [], "accuracy": []}
         if validation_data is not None:
@@ -155,6 +158,15 @@ class EssopTrainer:
                     msg += f" val_acc {hist['val_accuracy'][-1]:.4f}"
                 print(msg)
         return hist
+
+    def _first_is_dense(self) -> bool:
+        """True if the input reaches the first Dense layer unchanged (only InputLayer / Flatten before it)."""
+        for layer in self.model.layers:
+            if layer in self.dense:
+                return True
+            if not isinstance(layer, (tf.keras.layers.InputLayer, tf.keras.layers.Flatten)):
+                return False
+        return False
 
     def evaluate(self, x, y) -> tuple[float, float]:
         out = self.model(np.asarray(x, dtype=np.float32), training=False)

@@ -4,7 +4,9 @@ hls4ml 1.3 picks a weight quantizer by the serialised ``class_name``
 (``hls4ml.converters.keras.qkeras.get_quantizer_from_config``):
 
 * ``pot_ternary`` / ``nk_ternary`` contain ``"ternary"``, so the stock
-  ``QKerasQuantizer`` wraps them (weights typed ``ap_int<2>``); because their
+  ``QKerasQuantizer`` wraps them (weights typed ``ap_int<2>``; for ``nk_ternary``
+  :func:`install` adds ``group_size = N`` and ``max_nonzero = k`` to that
+  wrapper, which is where the Bitshift backend looks for the (N,k) code); because their
   ``alpha`` is ``"auto_po2"`` hls4ml's ``QKerasFactorizeAlpha`` pass divides
   the power-of-two scale out of the weights (leaving exactly ``{-1, 0, +1}``)
   and inserts an ``ApplyAlpha`` layer ``<layer>_alpha`` holding the scale
@@ -87,7 +89,11 @@ def install() -> bool:
         cfg = keras_layer["config"].get(f"{quantizer_var}_quantizer", None)
         if isinstance(cfg, dict) and cfg.get("class_name") == "quantized_pot":
             return PotHLSQuantizer(cfg)
-        return original(keras_layer, quantizer_var)
+        q = original(keras_layer, quantizer_var)
+        if isinstance(cfg, dict) and cfg.get("class_name") == "nk_ternary" and q is not None:
+            c = cfg.get("config", {})  # (N, k) for the Bitshift backend's table-decoded kernel
+            q.group_size, q.max_nonzero = int(c.get("N", 8)), int(c.get("k", 2))
+        return q
 
     get_quantizer_from_config._arith4ml = True
     get_quantizer_from_config._original = original

@@ -239,6 +239,15 @@ class nk_ternary(pot_ternary):  # noqa: N801
     def bits_per_weight(self) -> float:
         return _ter.bits_per_weight(self.N, self.k)
 
+    # the names the Bitshift backend looks for to pick the table-decoded (N,k) kernel
+    @property
+    def group_size(self) -> int:
+        return self.N
+
+    @property
+    def max_nonzero(self) -> int:
+        return self.k
+
     def __str__(self) -> str:
         return f"nk_ternary({self.N},{self.k},{self.threshold:g})"
 
