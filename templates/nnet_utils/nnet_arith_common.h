@@ -139,19 +139,64 @@ template <typename CONFIG_T, int TAG, unsigned N, class native_T = int, class T>
 }
 #endif
 
+// The ap_fixed way of the two conversions below; synthesis always takes it.  Each conversion picks
+// its way at compile time (a struct per way), so C-simulation does not instantiate the unused one.
+struct ap_way {
+    template <class raw_T, class data_T> static raw_T raw_code(const data_T &x) {
+        #pragma HLS INLINE
+        typedef fixed_traits<data_T> t;
+        if (t::is_signed) {
+            ap_int<t::width> r = x.range(t::width - 1, 0);
+            return raw_T(r);
+        }
+        ap_uint<t::width> r = x.range(t::width - 1, 0);
+        return raw_T(r);
+    }
+    template <int ACC_W, int ACC_FRAC, class accum_T, class res_T, bool RELU, class acc_T>
+    static res_T cast_result(const acc_T &acc) {
+        #pragma HLS INLINE
+        const ap_int<ACC_W> bits = acc;
+        ap_fixed<ACC_W, ACC_W - ACC_FRAC> exact;
+        exact.range(ACC_W - 1, 0) = bits.range(ACC_W - 1, 0);
+        const accum_T sum = exact;
+        if (RELU && sum < 0) return res_T(0);
+        return res_T(sum);
+    }
+};
+
+#ifndef __SYNTHESIS__
+struct native_way {
+    template <class raw_T, class data_T> static raw_T raw_code(const data_T &x) { return raw_T(native_code(x)); }
+    template <int ACC_W, int ACC_FRAC, class accum_T, class res_T, bool RELU, class acc_T>
+    static res_T cast_result(const acc_T &acc) {
+        long long code = native_requantize<accum_T, ACC_FRAC>((long long)acc);
+        if (RELU && code < 0) code = 0;
+        res_T res;
+        set_code(res, native_requantize<res_T, fixed_traits<accum_T>::frac>(code));
+        return res;
+    }
+};
+
+template <bool NATIVE> struct conversion_way { typedef ap_way type; };
+template <> struct conversion_way<true> { typedef native_way type; };
+
+// Native casts need every intermediate code (shifted left onto a finer grid) to stay within 62 bits.
+template <int ACC_W, int ACC_FRAC, class accum_T, class res_T> struct native_cast_ok {
+    static const int accum_frac = fixed_traits<accum_T>::frac, res_frac = fixed_traits<res_T>::frac;
+    static const bool value = native_fixed<accum_T>::value && native_fixed<res_T>::value && ACC_W <= 62 &&
+                              ACC_W + (accum_frac > ACC_FRAC ? accum_frac - ACC_FRAC : 0) <= 62 &&
+                              fixed_traits<accum_T>::width + (res_frac > accum_frac ? res_frac - accum_frac : 0) <= 62;
+};
+#endif
+
 // Raw integer code of a fixed-point value (value = code * 2^-frac), sign- or zero-extended.
 template <class raw_T, class data_T> raw_T raw_code(const data_T &x) {
     #pragma HLS INLINE
-#ifndef __SYNTHESIS__
-    if (native_fixed<data_T>::value) return raw_T(native_code(x));
+#ifdef __SYNTHESIS__
+    return ap_way::raw_code<raw_T>(x);
+#else
+    return conversion_way<native_fixed<data_T>::value>::type::template raw_code<raw_T>(x);
 #endif
-    typedef fixed_traits<data_T> t;
-    if (t::is_signed) {
-        ap_int<t::width> r = x.range(t::width - 1, 0);
-        return raw_T(r);
-    }
-    ap_uint<t::width> r = x.range(t::width - 1, 0);
-    return raw_T(r);
 }
 
 // Assign an exact accumulator (acc * 2^-ACC_FRAC) to accum_T and then to res_T, each with its own
@@ -159,24 +204,12 @@ template <class raw_T, class data_T> raw_T raw_code(const data_T &x) {
 template <int ACC_W, int ACC_FRAC, class accum_T, class res_T, bool RELU, class acc_T>
 res_T cast_result(const acc_T &acc) {
     #pragma HLS INLINE
-#ifndef __SYNTHESIS__
-    const int accum_frac = fixed_traits<accum_T>::frac;
-    if (native_fixed<accum_T>::value && native_fixed<res_T>::value && ACC_W <= 62 &&
-        ACC_W + (accum_frac > ACC_FRAC ? accum_frac - ACC_FRAC : 0) <= 62 &&
-        fixed_traits<accum_T>::width + (fixed_traits<res_T>::frac > accum_frac ? fixed_traits<res_T>::frac - accum_frac : 0) <= 62) {
-        long long code = native_requantize<accum_T, ACC_FRAC>((long long)acc);
-        if (RELU && code < 0) code = 0;
-        res_T res;
-        set_code(res, native_requantize<res_T, accum_frac>(code));
-        return res;
-    }
+#ifdef __SYNTHESIS__
+    return ap_way::cast_result<ACC_W, ACC_FRAC, accum_T, res_T, RELU>(acc);
+#else
+    typedef typename conversion_way<native_cast_ok<ACC_W, ACC_FRAC, accum_T, res_T>::value>::type way;
+    return way::template cast_result<ACC_W, ACC_FRAC, accum_T, res_T, RELU>(acc);
 #endif
-    const ap_int<ACC_W> bits = acc;
-    ap_fixed<ACC_W, ACC_W - ACC_FRAC> exact;
-    exact.range(ACC_W - 1, 0) = bits.range(ACC_W - 1, 0);
-    const accum_T sum = exact;
-    if (RELU && sum < 0) return res_T(0);
-    return res_T(sum);
 }
 
 // Exact ReLU of a whole array; res_T rounds and saturates as it says.  hls4ml's relu computes the

@@ -11,6 +11,10 @@ from toolchain.resources import templates_dir
 
 
 class Arith4mlWriter(VivadoWriter):
+    def write_hls(self, model, is_multigraph=False):
+        drop_replaced_weights(model)
+        return super().write_hls(model, is_multigraph=is_multigraph)
+
     def write_bridge(self, model):
         super().write_bridge(model)
         project = model.config.get_project_name()
@@ -32,3 +36,16 @@ class Arith4mlWriter(VivadoWriter):
         text = text.replace("mystamp", model.config.get_config_value("Stamp"))
         script.write_text(text)
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
+
+
+def drop_replaced_weights(model) -> None:
+    """Remove a planned layer's Keras weight and bias variables before the project is written.
+
+    The arith4ml kernels read only the plan's own arrays (shift/sign codes, residues, the bias on the
+    accumulator grid); writing and loading the Keras arrays as well cost g++ about 2 s per project
+    (their ap_fixed types instantiate the double-parsing conversions) and the device nothing.
+    """
+    for node in model.get_layers():
+        if node.get_attr("arith_plan") is not None:
+            for name in ("weight", "bias"):
+                node.weights.pop(name, None)
