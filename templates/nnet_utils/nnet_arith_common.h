@@ -32,11 +32,14 @@ struct dot_config {
 // Integer types of exact codes and sums.  Synthesis always gets ap_int<W>/ap_uint<W>; C-simulation
 // uses native 64-bit integers when W fits, which compute the same bits (every sum is exact by
 // construction) an order of magnitude faster.
-template <int W, bool NATIVE = (W <= 62)> struct exact_int { typedef ap_int<W> type; };
-template <int W, bool NATIVE = (W <= 64)> struct exact_uint { typedef ap_uint<W> type; };
+// 32-bit words where they suffice let g++ vectorise twice as wide.
+template <int W, int NATIVE = (W <= 31 ? 32 : W <= 62 ? 64 : 0)> struct exact_int { typedef ap_int<W> type; };
+template <int W, int NATIVE = (W <= 32 ? 32 : W <= 64 ? 64 : 0)> struct exact_uint { typedef ap_uint<W> type; };
 #ifndef __SYNTHESIS__
-template <int W> struct exact_int<W, true> { typedef long long type; };
-template <int W> struct exact_uint<W, true> { typedef unsigned long long type; };
+template <int W> struct exact_int<W, 32> { typedef int type; };
+template <int W> struct exact_int<W, 64> { typedef long long type; };
+template <int W> struct exact_uint<W, 32> { typedef unsigned type; };
+template <int W> struct exact_uint<W, 64> { typedef unsigned long long type; };
 #endif
 
 // ---- fixed-point type traits -------------------------------------------------------------------
