@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 import warnings
@@ -21,9 +22,23 @@ COMMAND_MODULES = ("toolchain.train", "toolchain.convert", "toolchain.csim", "to
 
 
 def _quiet() -> None:
+    """Keep stderr for our own messages: no TensorFlow/Keras/QKeras chatter, one line per warning."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*pyparsing.*")
+    # library-internal notices (keras serialisation of QKeras quantizers, HDF5 "legacy format", ...)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(keras|tf_keras|tensorflow|qkeras|absl)(\.|$)")
+    for name in ("tensorflow", "absl", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (e.g. a forced type narrower than exact, naming the layer) as one line each."""
+    text = str(message).strip().replace("\n", " ")
+    print(f"arith4ml: warning: {text}", file=file or sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:

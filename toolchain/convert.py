@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from toolchain import project
 from toolchain.boards import load_board
+from toolchain.errors import DataError
 
 
 def add_parser(sub) -> None:
@@ -23,11 +25,15 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # cheap checks first, so that bad input is reported before TensorFlow loads the model
     part, clock = args.part, 10.0
     if args.board:
         board = load_board(args.board)
         part, clock = board.part, board.clock_period_ns
-    user_config = project.read_user_config(args.config)
+    project.check_output_dir(args.output, args.force)
+    if not Path(args.model).exists():
+        raise DataError(f"model file '{args.model}' does not exist")
+    user_config = project.read_user_config(args.config, args.backend)
     model = project.load_keras_model(args.model, allow_lambda=args.allow_lambda)
     hm, _ = project.convert(model, args.backend, args.output, part, clock, args.io_type, user_config,
                             force=args.force, compile=False)

@@ -2,31 +2,60 @@
 from __future__ import annotations
 
 import argparse
+import pickle
+import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from toolchain import project, reference
-from toolchain.errors import DataError
+from toolchain.errors import DataError, ToolMissingError
 
 
 def load_inputs(path: str | None, shape: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:
-    """Inputs from .npy / .npz (x_test or the first array), else raw normal floats of the model's shape."""
+    """Inputs from .npy / .npz (x_test or the first array), else raw normal floats of the model's shape.
+
+    Raises DataError naming the file for a missing or unreadable file, samples
+    of the wrong shape, a non-numeric dtype, or a NaN/inf value.
+    """
+    if n < 1:
+        raise DataError(f"-n {n}: the number of samples must be at least 1")
     if path is None:
         return np.random.default_rng(seed).normal(0, 2.0, (n, *shape)).astype(np.float32)
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise DataError(f"data file '{p}' does not exist")
+    if not p.is_file():
+        raise DataError(f"data file '{p}' is not a file")
     try:
         data = np.load(p, allow_pickle=False)
-    except ValueError as exc:
-        raise DataError(f"data file '{p}': {exc}") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        key = "x_test" if "x_test" in data.files else data.files[0]
-        data = data[key]
-    x = np.asarray(data)[:n]
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                if not data.files:
+                    raise DataError(f"data file '{p}' holds no arrays")
+                key = "x_test" if "x_test" in data.files else data.files[0]
+                data = data[key]
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "pickle" in reason:  # np.load's guess for anything without a NumPy header
+            reason = "no NumPy header (save inputs with numpy.save or numpy.savez)"
+        raise DataError(f"data file '{p}' cannot be read as .npy/.npz: {reason}") from None
+    x = np.asarray(data)
+    if x.ndim == 0 or len(x) == 0:
+        raise DataError(f"data file '{p}' holds no samples (array of shape {x.shape})")
+    x = x[:n]
+    if x.dtype.kind not in "fiu":
+        raise DataError(f"data file '{p}': dtype {x.dtype} is not numeric")
     if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
         raise DataError(f"data file '{p}': samples of shape {x.shape[1:]} do not fit the model input {shape}")
+    bad = ~np.isfinite(x.reshape(len(x), -1))
+    if bad.any():
+        s, i = (int(v) for v in np.argwhere(bad)[0])
+        raise DataError(f"data file '{p}': sample {s} value {i} is {x.reshape(len(x), -1)[s, i]} "
+                        f"({int(bad.sum())} non-finite values); only finite inputs can be simulated")
     return x.reshape(len(x), *shape)
 
 
@@ -49,10 +78,15 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    hm, model = project.reopen(args.project)
+    # check the inputs before the (slow) g++ compilation
+    hm, model = project.reopen(args.project, compile=False)
     x = load_inputs(args.data, tuple(model.input_shape[1:]), args.n)
+    if shutil.which("g++") is None:
+        raise ToolMissingError("g++ is not on PATH; C-simulation compiles the project with it")
+    hm.compile()
     s = compare(hm, model, x)
     print(f"{s['samples']} samples, {s['outputs']} outputs: {s['exact']} bit-exact vs reference "
           f"({100 * s['exact_fraction']:.2f}%), max |diff| {s['max_abs_diff_reference']:g}; "
           f"vs Keras max |diff| {s['max_abs_diff_keras']:.4g}, argmax agreement {100 * s['argmax_agreement_keras']:.1f}%")
     return 0 if s["exact"] == s["outputs"] else 1
+

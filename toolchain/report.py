@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 
 from toolchain import project
 from toolchain.arith import rns
+from toolchain.errors import DataError
 
 
 def layer_rows(hm) -> list[dict]:
@@ -57,6 +59,15 @@ def run(args: argparse.Namespace) -> int:
     rows = layer_rows(hm)
     print(format_table(rows))
     out = Path(args.project) / "report.json"
-    out.write_text(json.dumps(rows, indent=1) + "\n")
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(rows, indent=1) + "\n")
+        os.replace(tmp, out)  # never a half-written report.json
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"cannot write '{out}': {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     print(f"written {out}")
     return 0
