@@ -121,7 +121,7 @@ def check_range(moduli: Iterable[int], max_abs: int) -> int:
     missing = _missing_bits(big_m, max_abs)
     raise ArithValueError(
         f"moduli {moduli} give M={big_m} ({math.log2(big_m):.2f} bits) but the accumulator needs "
-        f"|X| <= {max_abs} → 2*max+1 needs {need} bits: {missing} bit{'s' if missing != 1 else ''} missing")
+        f"|X| <= {max_abs} -> 2*max+1 needs {need} bits: {missing} bit{'s' if missing != 1 else ''} missing")
 
 
 def _missing_bits(big_m: int, max_abs: int) -> int:
