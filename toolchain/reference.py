@@ -35,6 +35,11 @@ def predict(hls_model, X: np.ndarray) -> np.ndarray:
             tensors[node.outputs[0]] = (fixed.quantize(x, out_type), out_type)
             continue
         inputs = [tensors[name] for name in node.inputs]
+        if node.class_name == "Clone":  # io_stream: one copy of the input per consumer, each with its type
+            for name in node.outputs:
+                t = to_fixed(node.get_output_variable(name).type.precision, f"result of layer {node.name}")
+                tensors[name] = (fixed.requantize(inputs[0][0], inputs[0][1].frac, t), t)
+            continue
         tensors[node.outputs[0]] = (_layer(node, inputs, out_type), out_type)
     codes, t = tensors[hls_model.outputs[0]]  # node-output names, as node.outputs uses
     return fixed.to_float(codes, t)
@@ -63,6 +68,8 @@ def _layer(node, inputs: list[Tensor], out_type: FixedType) -> np.ndarray:
         return fixed.requantize(total, frac, out_type)
     elif cls in ("Reshape",):
         return fixed.requantize(x, xt.frac, out_type)
+    elif cls in ("ZeroPadding1D", "ZeroPadding2D"):
+        return fixed.requantize(_zero_pad(node, x), xt.frac, out_type)
     raise UnsupportedError(f"reference: layer {node.name} ({cls}) is not modelled")
 
 
@@ -84,7 +91,23 @@ def _batchnorm(node, x: np.ndarray, xt: FixedType, out_type: FixedType) -> np.nd
     return fixed.requantize(val, frac, out_type)
 
 
+def _zero_pad(node, x: np.ndarray) -> np.ndarray:
+    """Zero padding, channels last (hls4ml inserts it before 'same' convolutions in io_stream)."""
+    g = node.get_attr
+    if node.class_name == "ZeroPadding1D":
+        in_h, in_w, pads = 1, int(g("in_width")), ((0, 0), (int(g("pad_left")), int(g("pad_right"))))
+    else:
+        in_h, in_w = int(g("in_height")), int(g("in_width"))
+        pads = ((int(g("pad_top")), int(g("pad_bottom"))), (int(g("pad_left")), int(g("pad_right"))))
+    if g("data_format", "channels_last") != "channels_last":
+        raise UnsupportedError(f"reference: layer {node.name}: only channels_last zero padding is modelled")
+    img = x.reshape(x.shape[0], in_h, in_w, int(g("n_chan")))
+    return np.pad(img, ((0, 0), *pads, (0, 0))).reshape(x.shape[0], -1)
+
+
 def _max_pool(node, x: np.ndarray, xt: FixedType, out_type: FixedType) -> np.ndarray:
+    from toolchain.backends.hls_types import to_fixed
+
     g = node.get_attr
     one_d = node.class_name == "Pooling1D"
     in_h, in_w = (1, int(g("n_in"))) if one_d else (int(g("in_height")), int(g("in_width")))
@@ -100,7 +123,12 @@ def _max_pool(node, x: np.ndarray, xt: FixedType, out_type: FixedType) -> np.nda
     for dh in range(ph):
         for dw in range(pw):
             out = np.maximum(out, img[:, dh:dh + sh * (oh - 1) + 1:sh, dw:dw + sw * (ow - 1) + 1:sw, :])
-    return fixed.requantize(out.reshape(x.shape[0], -1), xt.frac, out_type)
+    out, frac = out.reshape(x.shape[0], -1), xt.frac
+    acc = node.get_attr("accum_t")
+    if acc is not None:  # the max is returned in accum_t (the input type unless the user forced one)
+        acc_t = to_fixed(acc.precision, f"accum of layer {node.name}")
+        out, frac = fixed.requantize(out, frac, acc_t), acc_t.frac
+    return fixed.requantize(out, frac, out_type)
 
 
 def patches(x: np.ndarray, g: Geometry) -> np.ndarray:

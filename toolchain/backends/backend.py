@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 from hls4ml.backends import VivadoBackend
 from hls4ml.backends.backend import Backend
-from hls4ml.model.flow import get_flow, update_flow
+from hls4ml.model.flow import get_flow, register_flow, update_flow
 from hls4ml.backends.template import Template
 from hls4ml.model.optimizer import extract_optimizers_from_path, get_backend_passes, get_optimizer
 
@@ -52,7 +52,20 @@ class Arith4mlBackend(VivadoBackend):
         with warnings.catch_warnings():
             # Vivado's check runs before we add our two passes to the flows just below
             warnings.filterwarnings("ignore", message=f'.*"{prefix}:(arith_exact_types|write_hls)" is not part of any flow')
+            warnings.filterwarnings("ignore", message=f'.*"{prefix}:arith_fuse_batch_normalization" is not part of any flow')
             super()._register_flows()
+        # BatchNorm folding policy (see ArithFuseBatchNormalization): this backend's copy of hls4ml's
+        # 'convert' and 'optimize' flows, with our fusion pass in place of 'fuse_batch_normalization';
+        # the shared flows, and so the other backends, stay as they are
+        convert = get_flow("convert")
+        ours = [f"{prefix}:arith_fuse_batch_normalization" if o == "fuse_batch_normalization" else o
+                for o in convert.optimizers]
+        register_flow("convert", ours, requires=list(convert.requires), backend=self.name)
+        register_flow("graph_optimize", list(get_flow("optimize").optimizers), requires=[f"{prefix}:convert"],
+                      backend=self.name)
+        for flow_name in (f"{prefix}:init_layers", f"{prefix}:ip"):
+            flow = get_flow(flow_name)
+            flow.requires = [f"{prefix}:graph_optimize" if r == "optimize" else r for r in flow.requires]
         update_flow(f"{prefix}:optimize", remove_optimizers=["infer_precision_types"])
         update_flow(f"{prefix}:optimize", add_optimizers=[f"{prefix}:arith_exact_types", "infer_precision_types"])
         for flow_name in (f"{prefix}:write", f"{prefix}:fifo_depth_optimization"):

@@ -23,6 +23,14 @@ from toolchain.errors import ArithValueError
 
 MAX_EXACT_FRAC = 40  # weights/biases needing more fractional bits are quantized to their hls4ml type
 KINDS = ("shift", "nk", "mult", "rns")
+# Widest inferred result (activation) type.  Exact types grow with every layer (a dot product adds
+# the weight width and log2(n_in), a BatchNorm the width of its scale), so a ResNet without
+# quantized activations would pass 62 bits after a few layers.  A result whose exact type is wider
+# keeps all its integer bits (nothing can overflow) and drops low fractional bits, rounding to
+# nearest even; 32 bits leave >= 20 fractional bits for values below 2**11, finer than float32's own
+# resolution there.  Accumulators stay exact whatever their width; types the user or a quantizer
+# set are kept as they are; the reference models the rounding like any other result type.
+RESULT_WIDTH_CAP = 32
 
 
 def exact_codes(values: np.ndarray, fallback: FixedType | None = None) -> tuple[np.ndarray, int]:
@@ -133,6 +141,28 @@ class DotPlan:
         return self.generated_terms
 
 
+def capped_type(lo: int, hi: int, frac: int, cap: int = RESULT_WIDTH_CAP, signed: bool | None = None) -> FixedType:
+    """Exact type of codes in ``[lo, hi]`` with ``frac`` fractional bits, or, if that is wider than ``cap``
+    bits, the type that keeps every integer bit and as many fractional bits as fit (AP_RND_CONV).
+
+    Works for ranges of any width (Python ints); never returns a type wider than ``cap``.
+    """
+    lo, hi = int(lo), int(hi)
+    if signed is None:
+        signed = lo < 0
+    width = fixed.bits_for_range(lo, hi, signed)
+    if width <= cap:
+        return fixed.type_for_range(lo, hi, frac, signed=signed)
+    drop = width - cap
+    while True:
+        # rounding to nearest moves a value up by at most one new LSB: [floor(lo), floor(hi) + 1] holds all
+        new_lo, new_hi = lo >> drop, (hi >> drop) + 1
+        new_width = fixed.bits_for_range(new_lo, new_hi, signed)
+        if new_width <= cap:
+            return FixedType(new_width, new_width - (frac - drop), signed, "AP_RND_CONV", "AP_WRAP")
+        drop += 1
+
+
 def dot_bounds(w_codes: np.ndarray, x_lo: int, x_hi: int, scale: int, bias_acc: np.ndarray) -> tuple[int, int, int]:
     """Exact (lo, hi) of ``bias + sum (x*w) << scale`` over x in [x_lo, x_hi] (0 included), and max|dot|."""
     x_lo, x_hi = min(int(x_lo), 0), max(int(x_hi), 0)
@@ -152,12 +182,13 @@ def build_plan(layer: str, kind: str, geometry: Geometry, x_type: FixedType, wei
                bias: np.ndarray | None, weight_type: FixedType | None = None, bias_type: FixedType | None = None,
                result_type: FixedType | None = None, accum_type: FixedType | None = None,
                nk: tuple[int, int] | None = None, moduli: tuple[int, ...] | None = None,
-               reverse: str = "crt") -> DotPlan:
+               reverse: str = "crt", width_cap: int | None = RESULT_WIDTH_CAP) -> DotPlan:
     """Plan a layer.  ``kind``: 'bitshift' (becomes shift/nk/mult by the weights) or 'rns'.
 
     ``weights`` has the Keras kernel shape (n_in, n_out) or (kh, kw, c_in, n_out)
     (or (kw, c_in, n_out) for Conv1D); it is flattened to patch order.
-    ``result_type``/``accum_type`` None means "infer the exact type".
+    ``result_type``/``accum_type`` None means "infer the exact type"; an inferred result type wider
+    than ``width_cap`` bits drops fractional bits (see ``RESULT_WIDTH_CAP``), the accumulator never does.
     """
     n_out = int(weights.shape[-1])
     w_flat = np.asarray(weights, dtype=np.float64).reshape(-1, n_out)
@@ -173,10 +204,14 @@ def build_plan(layer: str, kind: str, geometry: Geometry, x_type: FixedType, wei
     lo, hi, max_dot = dot_bounds(w_codes, x_type.min_code, x_type.max_code, pre_shift, bias_acc)
     exact_acc = fixed.type_for_range(lo, hi, acc_frac, signed=True)
     notes: list[str] = []
+    inferred = exact_acc
+    if result_type is None and width_cap is not None and exact_acc.width > width_cap:
+        inferred = capped_type(lo, hi, acc_frac, width_cap, signed=True)
+        notes.append(f"result rounded to {inferred} ({width_cap}-bit cap); the accumulator stays exact ({exact_acc})")
 
     plan = DotPlan(layer=layer, kind="mult", geometry=geometry, x_type=x_type, w_codes=w_codes, w_frac=w_frac,
                    bias_acc=bias_acc, acc_frac=acc_frac, acc_type=accum_type or exact_acc,
-                   result_type=result_type or exact_acc, acc_lo=lo, acc_hi=hi, notes=notes)
+                   result_type=result_type or inferred, acc_lo=lo, acc_hi=hi, notes=notes)
     if accum_type is not None and (accum_type.min_code > _on_grid(lo, acc_frac, accum_type)
                                    or accum_type.max_code < _on_grid(hi, acc_frac, accum_type)
                                    or accum_type.frac < acc_frac):

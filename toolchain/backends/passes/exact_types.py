@@ -3,7 +3,12 @@
 It runs before hls4ml's ``infer_precision_types`` so that each layer sees its
 input's final type.  Types the user (or a quantizer) set explicitly are kept;
 a dot-product layer whose forced type is narrower than exact gets a warning
-naming it.
+naming it.  Inferred result types are exact up to ``RESULT_WIDTH_CAP`` bits
+(see ``toolchain.backends.plan``); wider ones keep their integer bits and round
+the lowest fractional bits.
+
+The module also holds ``ArithFuseBatchNormalization``, the backends' replacement
+for hls4ml's ``fuse_batch_normalization`` (see its docstring for the policy).
 """
 from __future__ import annotations
 
@@ -11,19 +16,22 @@ import warnings
 
 import numpy as np
 from hls4ml.model.optimizer import OptimizerPass
+from hls4ml.model.optimizer.passes.bn_fuse import FuseBatchNormalization
 from hls4ml.model.types import IntegerPrecisionType
 
 from toolchain.arith import fixed, ternary
 from toolchain.arith.fixed import FixedType
 from toolchain.backends.hls_types import from_fixed, is_unspecified, to_fixed
-from toolchain.backends.plan import Geometry, build_plan, exact_codes
+from toolchain.backends.plan import Geometry, build_plan, capped_type, exact_codes
 from toolchain.errors import Arith4mlError, UnsupportedError
 
 DOT_LAYERS = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
-PASS_THROUGH = ("Input", "Reshape", "Transpose")
-SUPPORTED = DOT_LAYERS + ("Activation (relu, linear)", "BatchNormalization", "ApplyAlpha", "MaxPooling1D/2D",
-                          "Flatten", "Add", "Dropout (removed)", "Softmax (removed: logits)")
+PASS_THROUGH = ("Input", "Reshape", "Transpose", "ZeroPadding1D", "ZeroPadding2D", "Clone")
+SUPPORTED = DOT_LAYERS + ("Activation (relu, linear)", "BatchNormalization", "QBatchNormalization", "ApplyAlpha",
+                          "MaxPooling1D/2D", "Flatten", "ZeroPadding1D/2D", "Add", "Dropout (removed)",
+                          "Softmax (removed: logits)")
 EXACT_SCALE_FRAC = 24  # BatchNorm scales that are not exact within this many fractional bits are rounded
+MAX_PRODUCT_WIDTH = 61  # BatchNorm: input width + scale width, so that x * s is exact in 64-bit C-sim and reference
 
 
 class ArithExactTypes(OptimizerPass):
@@ -48,8 +56,15 @@ class ArithExactTypes(OptimizerPass):
                     raise UnsupportedError(f"layer {node.name} ({cls}, {node.get_attr('pool_op')} pooling) is not supported; "
                                            "only max pooling is")
                 _set_if_unspecified(node, input_type(node))
+                # hls4ml's early type inference set accum_t to the input type of that time; the max is
+                # taken in accum_t, so it must be the input's final type
+                if node.get_attr("accum_t") is not None and not user_forced(node, "accum"):
+                    node.get_attr("accum_t").precision = from_fixed(input_type(node))
             elif cls == "Merge":
                 _merge(node)
+            elif cls == "Clone":  # io_stream copies of a tensor used twice (skip connections)
+                for out in node.outputs:
+                    node.get_output_variable(out).type.precision = from_fixed(input_type(node))
             elif cls in PASS_THROUGH:
                 if cls != "Input":
                     _set_if_unspecified(node, input_type(node))
@@ -107,23 +122,111 @@ def _remove_softmax(model, node) -> bool:
 def _activation(node) -> None:
     act = str(node.get_attr("activation", "")).lower()
     x = input_type(node)
-    if act == "relu":
-        if x.signed:
-            exact = FixedType(max(1, x.width - 1), x.integer - 1, False)
-        else:
-            exact = FixedType(x.width, x.integer, False)
-        _set_if_unspecified(node, exact)
+    if act == "relu":  # the non-negative half of the input's range, unsigned
+        _set_if_unspecified(node, capped_type(0, max(x.max_code, 0), x.frac, signed=False))
     elif act == "linear":
-        _set_if_unspecified(node, x)
+        _set_if_unspecified(node, capped_type(x.min_code, x.max_code, x.frac, signed=x.signed))
     else:
         raise UnsupportedError(f"layer {node.name}: activation '{act}' is not supported (relu, quantized_relu, linear are)")
 
 
+# ---- BatchNormalization / ApplyAlpha ----------------------------------------------------------------
+#
+# A BatchNorm that stays a layer of its own computes ``y = x * s + b`` per channel in hls4ml's
+# normalize kernels: one product of the input with an exactly represented scale, one addition, one
+# cast to the result type.  We pick the scale and bias codes and infer the result type so that this
+# is exact (up to RESULT_WIDTH_CAP bits):
+#   * QBatchNormalization: s and b are computed from the *quantized* gamma/beta/mean/variance as QKeras
+#     does at inference (stock hls4ml ignores these quantizers and so disagrees with Keras);
+#   * s is represented exactly (float32 scales are, with <= 24 significant bits); only if x and s
+#     together would pass MAX_PRODUCT_WIDTH bits, or s needs more than MAX_EXACT_FRAC fractional bits,
+#     is s rounded (with a warning naming the layer);
+#   * b is exact unless it has fractional bits below the product's grid (x.frac + s.frac): then it is
+#     rounded to that grid, which adds no fractional bits to the result (an error below half an LSB of
+#     the product, far below anything Keras' float32 resolves);
+#   * a Precision the user forces for 'scale' or 'bias' in the layer's config is used as it is.
+# The reference reads the same codes back from the weight variables and their types.
+
+
+def bn_parameters(node) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, bias) of a BatchNormalization node, with QKeras QBatchNormalization quantizers applied.
+
+    hls4ml computes ``scale = gamma / sqrt(var + eps)`` and ``bias = beta - scale * mean`` from the raw
+    parameters; QKeras quantizes gamma, beta, mean and variance first.  Idempotent: the node's scale and
+    bias variables are replaced once and the node marked.
+    """
+    scale = np.asarray(node.get_weights("scale").data, dtype=np.float32)
+    bias = np.asarray(node.get_weights("bias").data, dtype=np.float32)
+    if node.get_attr("arith_bn_params_done") or node.class_name != "BatchNormalization":
+        return scale, bias
+    quantizers = {k: node.get_attr(f"{k}_quantizer") for k in ("gamma", "beta", "mean", "variance")}
+    if node.get_attr("variance_data") is None or all(q is None for q in quantizers.values()):
+        node.set_attr("arith_bn_params_done", True)
+        return scale, bias
+
+    def param(name: str, default: float, used: bool = True) -> np.ndarray:
+        data = node.get_attr(f"{name}_data")
+        data = np.broadcast_to(np.asarray(default if data is None else data, dtype=np.float32), scale.shape).copy()
+        if quantizers[name] is not None and used:  # QKeras skips gamma/beta quantizers when scale/center is off
+            data = np.asarray(quantizers[name](data), dtype=np.float32).reshape(scale.shape)
+        return data
+
+    gamma = param("gamma", 1.0, bool(node.get_attr("use_gamma", True)))
+    beta = param("beta", 0.0, bool(node.get_attr("use_beta", True)))
+    mean, var = param("mean", 0.0), param("variance", 1.0)
+    eps = np.float32(node.get_attr("epsilon", 1e-3))
+    # as tf.nn.batch_normalization computes it, in float32: inv = rsqrt(var + eps) * gamma
+    inv = (np.float32(1.0) / np.sqrt(var + eps)).astype(np.float32) * gamma
+    scale, bias = inv.astype(np.float32), (beta - mean * inv).astype(np.float32)
+    node.get_weights("scale").data = scale.reshape(node.get_weights("scale").data.shape)
+    node.get_weights("bias").data = bias.reshape(node.get_weights("bias").data.shape)
+    node.set_attr("arith_bn_params_done", True)
+    return scale, bias
+
+
+def _bn_codes(node, data: np.ndarray, what: str, max_width: int | None = None,
+              max_frac: int | None = None) -> tuple[np.ndarray, int]:
+    """Codes and fractional bits of a BatchNorm scale or bias (see the policy above)."""
+    data = np.asarray(data, dtype=np.float64).reshape(-1)
+    if user_forced(node, what):
+        attr = node.get_attr(f"{what}_t")
+        forced = _fixed_or_none(attr.precision if attr is not None else None)
+        if forced is not None:
+            return fixed.quantize(data, forced), forced.frac
+    if max_frac is not None:  # the bias: exact, or rounded to the product's grid
+        try:
+            codes, frac = exact_codes(data, None)
+        except ValueError:
+            codes, frac = None, max_frac + 1
+        if frac > max_frac:
+            t = FixedType(fixed.MAX_WIDTH, fixed.MAX_WIDTH - max_frac, True, "AP_RND_CONV", "AP_SAT")
+            codes, frac = fixed.quantize(data, t), max_frac
+    else:
+        codes, frac = _exact_or_rounded(node, data, what)
+    if max_width is not None and codes.size and fixed.bits_for_range(min(int(codes.min()), 0),
+                                                                     max(int(codes.max()), 0), True) > max_width:
+        drop = fixed.bits_for_range(min(int(codes.min()), 0), max(int(codes.max()), 0), True) - max_width
+        while True:
+            t = FixedType(fixed.MAX_WIDTH, fixed.MAX_WIDTH - (frac - drop), True, "AP_RND_CONV", "AP_SAT")
+            rounded = fixed.requantize(codes, frac, t)
+            if fixed.bits_for_range(min(int(rounded.min()), 0), max(int(rounded.max()), 0), True) <= max_width:
+                break
+            drop += 1
+        warnings.warn(f"layer {node.name}: {what} rounded to {max_width} bits so that input x {what} stays within "
+                      f"{MAX_PRODUCT_WIDTH} bits", stacklevel=3)
+        codes, frac = rounded, frac - drop
+    return codes, frac
+
+
 def _batchnorm(node) -> None:
     x = input_type(node)
+    if x.width > MAX_PRODUCT_WIDTH - 8:
+        raise UnsupportedError(f"layer {node.name}: input type {x} is too wide for a BatchNorm scale of 8 bits or more "
+                               f"(input + scale <= {MAX_PRODUCT_WIDTH} bits); force a narrower type on its input")
     scale_var, bias_var = node.get_weights("scale"), node.get_weights("bias")
-    s_codes, s_frac = _exact_or_rounded(node, scale_var.data, "scale")
-    b_codes, b_frac = _exact_or_rounded(node, bias_var.data, "bias")
+    scale, bias = bn_parameters(node)
+    s_codes, s_frac = _bn_codes(node, scale, "scale", max_width=MAX_PRODUCT_WIDTH - x.width)
+    b_codes, b_frac = _bn_codes(node, bias, "bias", max_frac=x.frac + s_frac)
     s_t = fixed.type_for_range(min(int(s_codes.min()), 0), max(int(s_codes.max()), 0), s_frac, signed=True)
     b_t = fixed.type_for_range(min(int(b_codes.min()), 0), max(int(b_codes.max()), 0), b_frac, signed=True)
     # replace the variables outright: hls4ml may hold the scale as an exponent (po2 alpha) variable
@@ -133,11 +236,14 @@ def _batchnorm(node) -> None:
         node.set_attr(f"{name}_t", node.get_weights(name).type)
     # exact range of x*s + b
     frac = max(x.frac + s_frac, b_frac)
-    prods = [x.min_code * s_codes, x.max_code * s_codes]
+    prods = [x.min_code * s_codes.astype(object), x.max_code * s_codes.astype(object)]
     b_al = b_codes.astype(object) * (1 << (frac - b_frac))
-    lo = min(int(v) for p in prods for v in (p.astype(object) * (1 << (frac - x.frac - s_frac)) + b_al))
-    hi = max(int(v) for p in prods for v in (p.astype(object) * (1 << (frac - x.frac - s_frac)) + b_al))
-    _set_if_unspecified(node, fixed.type_for_range(lo, hi, frac, signed=True))
+    lo = min(int(v) for p in prods for v in (p * (1 << (frac - x.frac - s_frac)) + b_al))
+    hi = max(int(v) for p in prods for v in (p * (1 << (frac - x.frac - s_frac)) + b_al))
+    if fixed.bits_for_range(min(lo, 0), max(hi, 0), True) > fixed.MAX_WIDTH:
+        raise UnsupportedError(f"layer {node.name}: x * scale + bias needs more than {fixed.MAX_WIDTH} bits with the "
+                               f"forced scale/bias types; force narrower ones")
+    _set_if_unspecified(node, capped_type(lo, hi, frac, signed=True))
 
 
 def _exact_or_rounded(node, data: np.ndarray, what: str) -> tuple[np.ndarray, int]:
@@ -155,11 +261,13 @@ def _merge(node) -> None:
     op = str(node.get_attr("op", "")).lower()
     if op != "add":
         raise UnsupportedError(f"layer {node.name}: merge '{op}' is not supported (add is)")
+    # the two branches may have different types (a BatchNorm and a quantized relu, say): align the
+    # binary points, add the ranges; hls4ml's add computes the full-precision sum before the cast
     a, b = input_type(node, 0), input_type(node, 1)
     frac = max(a.frac, b.frac)
     lo = (a.min_code << (frac - a.frac)) + (b.min_code << (frac - b.frac))
     hi = (a.max_code << (frac - a.frac)) + (b.max_code << (frac - b.frac))
-    _set_if_unspecified(node, fixed.type_for_range(lo, hi, frac))
+    _set_if_unspecified(node, capped_type(lo, hi, frac))
 
 
 def _geometry(node) -> Geometry:
@@ -268,3 +376,46 @@ def _add_plan_weights(node, plan) -> None:
         # the type also holds the activations' residues: size it by the moduli, not by the weights
         _add(node, "arith_residue", "awr", plan.w_residues,
              precision=IntegerPrecisionType(fixed.bits_for_range(0, max(plan.moduli) - 1, False), signed=False))
+
+
+# ---- BatchNorm fusion policy -------------------------------------------------------------------------
+
+
+def _is_pow2_valued(values: np.ndarray) -> bool:
+    """True if every non-zero value is +-2**e exactly (PoT and PoT-scaled ternary weights)."""
+    try:
+        codes, _ = exact_codes(np.asarray(values, dtype=np.float64), None)
+    except ValueError:
+        return False
+    mag = np.abs(codes[codes != 0])
+    return bool(np.all((mag & (mag - 1)) == 0))
+
+
+class ArithFuseBatchNormalization(FuseBatchNormalization):
+    """hls4ml's BatchNorm-into-Dense/Conv fusion, except where it would cost the layer its arithmetic.
+
+    Folding ``y = s * (W x + c) + b`` into ``W' = s W`` saves a layer, and stock hls4ml does it for
+    float layers (and for quantized ones when ``s`` is exactly 1).  But ``s`` is an arbitrary real per
+    channel: folded power-of-two or ternary weights stop being powers of two, the layer loses its
+    shift-add (or add/subtract) kernel and falls back to ``mult``, and RNS needs wider codes and
+    moduli.  A separate BatchNorm costs one multiplication per output value, the folded layer one per
+    weight, so the Bitshift and RNS backends keep the BatchNorm as its own exact scale/bias layer
+    whenever the layer's weights are power-of-two valued and the folded ones would not be (they
+    still fold a power-of-two ``s``, which keeps the weights PoT).  Layers whose weights are not PoT
+    (float, ``quantized_bits``) are folded as in stock hls4ml; their plan says ``mult``, which is
+    what the report shows.  QBatchNormalization's quantizers are applied before folding.
+    """
+
+    def match(self, node) -> bool:
+        if getattr(node.model.config.backend, "arith_kind", None) is None or not super().match(node):
+            return False
+        parent = node.get_input_node()
+        weights = np.asarray(parent.weights["weight"].data, dtype=np.float64)
+        if not _is_pow2_valued(weights):
+            return True
+        scale, _ = bn_parameters(node)
+        return _is_pow2_valued(np.asarray(scale, dtype=np.float64) * weights)
+
+    def transform(self, model, node):
+        bn_parameters(node)
+        return super().transform(model, node)
