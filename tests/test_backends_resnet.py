@@ -1,6 +1,7 @@
 """ResNet-style CNN (skip connections, BatchNorm, QBatchNormalization, max pooling) and the 16-64-32-32-5 MLP
 through both backends and both io types: C-sim equals toolchain.reference bit for bit on raw float inputs,
-PoT layers keep the shift-add kernel (BatchNorm stays a layer of its own), Keras agrees on the argmax."""
+PoT layers keep the shift-add kernel (BatchNorm stays a layer of its own), Keras agrees on the argmax.
+Also toolchain.models.build_resnet8 (strided convs, global average pooling, plain relus)."""
 from __future__ import annotations
 
 import numpy as np
@@ -114,15 +115,26 @@ def _inputs(seed: int, shape, n: int = 200) -> np.ndarray:
     return (rng.normal(0, 1.5, (n, *shape)) + rng.uniform(-1e-3, 1e-3, (n, *shape))).astype("float32")
 
 
-# the ResNet on every backend and io type; the MLP (cheaper, same layer kinds) on one of each, crossed
-CASES = [("resnet", b, io) for b in BACKENDS for io in IO_TYPES] + [("mlp", "Bitshift", "io_stream"),
-                                                                    ("mlp", "RNS", "io_parallel")]
+def resnet8(seed: int = 3):
+    """The training side's ResNet-8 (no BatchNorm, plain relus, stride-2 'same' convs, 2x2 global average
+    pooling, softmax inside the last Dense) with 4-bit PoT weights."""
+    from toolchain.models import build_resnet8
+
+    return build_resnet8((8, 8, 1), N_CLASSES, filters=(4, 8, 8), seed=seed,
+                         quantizer={"name": "po2", "bits": 4, "max_value": 1})
+
+
+BUILDERS = {"resnet": lambda: resnet(seed=1), "mlp": lambda: mlp(seed=2), "resnet8": resnet8}
+# the ResNet on every backend and io type; the MLP and ResNet-8 (cheaper, or the same layer kinds plus
+# strides and average pooling) on one backend/io type each
+CASES = [("resnet", b, io) for b in BACKENDS for io in IO_TYPES] + [
+    ("mlp", "Bitshift", "io_stream"), ("mlp", "RNS", "io_parallel"), ("resnet8", "RNS", "io_stream")]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=["-".join(c) for c in CASES])
 def compiled(request, tmp_path_factory):
     kind, backend, io_type = request.param
-    model = resnet(seed=1) if kind == "resnet" else mlp(seed=2)
+    model = BUILDERS[kind]()
     hm = _convert(model, backend, str(tmp_path_factory.mktemp(f"{kind}{backend}{io_type}") / "prj"), io_type)
     return kind, model, hm
 
@@ -144,9 +156,13 @@ def test_csim_agrees_with_keras_logits(compiled):
 
     _, model, hm = compiled
     x = _inputs(12, model.input_shape[1:])
-    logits = tf.keras.Model(model.input, model.get_layer("logits").output)
-    y_keras = logits.predict(x, verbose=0)
     y_csim = hm.predict(x)
+    if "logits" in [layer.name for layer in model.layers]:
+        y_keras = tf.keras.Model(model.input, model.get_layer("logits").output).predict(x, verbose=0)
+    else:  # softmax inside the last layer: log-probabilities are the logits up to a constant per sample
+        y_keras = np.log(model.predict(x, verbose=0).astype(np.float64))
+        y_keras -= y_keras.mean(1, keepdims=True)
+        y_csim = y_csim - y_csim.mean(1, keepdims=True)
     assert np.mean(np.argmax(y_keras, 1) == np.argmax(y_csim, 1)) >= 0.9
     # C-sim and Keras differ by the input rounding to ap_fixed<16,6> and its propagation through the
     # quantized relus (a relu output one LSB apart); the logits' scale is a few units
@@ -211,3 +227,21 @@ def test_batchnorm_folding_policy(backend, tmp_path):
             assert plan.kind == "rns"
         else:
             assert plan.kind == ("mult" if folded else "shift")
+
+
+@pytest.mark.parametrize("pool, message", [("avg3", "not exact"), ("max_same", "padded pooling")])
+def test_pooling_refused_where_inexact(pool, message, tmp_path):
+    """Average pooling over 3 values would divide inexactly; padded windows change the divisor (and hls4ml
+    pads max pooling with a wrong value for unsigned types): both refused at conversion, naming the layer."""
+    import tensorflow as tf
+    from qkeras import QDense
+
+    from toolchain.errors import UnsupportedError
+
+    inp = tf.keras.Input((6, 4), name="x_in")
+    h = tf.keras.layers.AveragePooling1D(3, name="pool")(inp) if pool == "avg3" else \
+        tf.keras.layers.MaxPooling1D(4, padding="same", name="pool")(inp)
+    h = tf.keras.layers.Flatten(name="flatten")(h)
+    model = tf.keras.Model(inp, QDense(2, kernel_quantizer=_po2(), name="logits")(h))
+    with pytest.raises(UnsupportedError, match=f"layer pool: .*{message}"):
+        _convert(model, "Bitshift", str(tmp_path / "prj"), "io_parallel", compile=False)

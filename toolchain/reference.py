@@ -59,14 +59,14 @@ def _layer(node, inputs: list[Tensor], out_type: FixedType) -> np.ndarray:
             return fixed.requantize(x, xt.frac, out_type)
     elif cls in ("BatchNormalization", "ApplyAlpha"):
         return _batchnorm(node, x, xt, out_type)
-    elif cls in ("Pooling1D", "Pooling2D"):
-        return _max_pool(node, x, xt, out_type)
+    elif cls in ("Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D"):
+        return _pool(node, x, xt, out_type)
     elif cls == "Merge" and str(node.get_attr("op")).lower() == "add":
         (y, yt) = inputs[1]
         frac = max(xt.frac, yt.frac)
         total = (x << np.int64(frac - xt.frac)) + (y << np.int64(frac - yt.frac))
         return fixed.requantize(total, frac, out_type)
-    elif cls in ("Reshape",):
+    elif cls in ("Reshape", "Repack"):  # Repack: io_stream reshape
         return fixed.requantize(x, xt.frac, out_type)
     elif cls in ("ZeroPadding1D", "ZeroPadding2D"):
         return fixed.requantize(_zero_pad(node, x), xt.frac, out_type)
@@ -105,30 +105,44 @@ def _zero_pad(node, x: np.ndarray) -> np.ndarray:
     return np.pad(img, ((0, 0), *pads, (0, 0))).reshape(x.shape[0], -1)
 
 
-def _max_pool(node, x: np.ndarray, xt: FixedType, out_type: FixedType) -> np.ndarray:
+def _pool(node, x: np.ndarray, xt: FixedType, out_type: FixedType) -> np.ndarray:
+    """Max pooling, or average pooling over 2**k values (an exact sum read k bits finer), channels last."""
     from toolchain.backends.hls_types import to_fixed
 
     g = node.get_attr
-    one_d = node.class_name == "Pooling1D"
-    in_h, in_w = (1, int(g("n_in"))) if one_d else (int(g("in_height")), int(g("in_width")))
+    cls = node.class_name
     c = int(g("n_filt"))
-    ph, pw = (1, int(g("pool_width"))) if one_d else (int(g("pool_height")), int(g("pool_width")))
-    sh, sw = (1, int(g("stride_width"))) if one_d else (int(g("stride_height")), int(g("stride_width")))
-    oh, ow = (1, int(g("n_out"))) if one_d else (int(g("out_height")), int(g("out_width")))
+    if cls in ("Pooling1D", "GlobalPooling1D"):
+        in_h, in_w = 1, int(g("n_in"))
+    else:
+        in_h, in_w = int(g("in_height")), int(g("in_width"))
+    if cls.startswith("Global"):
+        (ph, pw), (sh, sw), (oh, ow) = (in_h, in_w), (in_h, in_w), (1, 1)
+    elif cls == "Pooling1D":
+        ph, pw, sh, sw, oh, ow = 1, int(g("pool_width")), 1, int(g("stride_width")), 1, int(g("n_out"))
+    else:
+        ph, pw = int(g("pool_height")), int(g("pool_width"))
+        sh, sw = int(g("stride_height")), int(g("stride_width"))
+        oh, ow = int(g("out_height")), int(g("out_width"))
     pads = [int(g(k, 0) or 0) for k in ("pad_top", "pad_bottom", "pad_left", "pad_right")]
     if any(pads):
-        raise UnsupportedError(f"reference: layer {node.name}: padded max pooling is not modelled; use padding='valid'")
+        raise UnsupportedError(f"reference: layer {node.name}: padded pooling is not modelled; use padding='valid'")
+    op = str(g("pool_op")).lower()
     img = x.reshape(-1, in_h, in_w, c)
-    out = np.full((x.shape[0], oh, ow, c), np.iinfo(np.int64).min, dtype=np.int64)
-    for dh in range(ph):
-        for dw in range(pw):
-            out = np.maximum(out, img[:, dh:dh + sh * (oh - 1) + 1:sh, dw:dw + sw * (ow - 1) + 1:sw, :])
-    out, frac = out.reshape(x.shape[0], -1), xt.frac
-    acc = node.get_attr("accum_t")
-    if acc is not None:  # the max is returned in accum_t (the input type unless the user forced one)
-        acc_t = to_fixed(acc.precision, f"accum of layer {node.name}")
-        out, frac = fixed.requantize(out, frac, acc_t), acc_t.frac
-    return fixed.requantize(out, frac, out_type)
+    windows = [img[:, dh:dh + sh * (oh - 1) + 1:sh, dw:dw + sw * (ow - 1) + 1:sw, :]
+               for dh in range(ph) for dw in range(pw)]
+    if op == "max":
+        out, frac = np.max(np.stack(windows), axis=0).reshape(x.shape[0], -1), xt.frac
+        acc = node.get_attr("accum_t")
+        if acc is not None:  # the max is returned in accum_t (the input type unless the user forced one)
+            acc_t = to_fixed(acc.precision, f"accum of layer {node.name}")
+            out, frac = fixed.requantize(out, frac, acc_t), acc_t.frac
+        return fixed.requantize(out, frac, out_type)
+    n = ph * pw
+    if op != "average" or n & (n - 1):
+        raise UnsupportedError(f"reference: layer {node.name}: {op} pooling over {n} values is not modelled")
+    total = np.sum(np.stack(windows), axis=0).reshape(x.shape[0], -1)  # exact in accum_t (see exact_types)
+    return fixed.requantize(total, xt.frac + n.bit_length() - 1, out_type)
 
 
 def patches(x: np.ndarray, g: Geometry) -> np.ndarray:

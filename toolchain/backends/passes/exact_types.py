@@ -26,12 +26,15 @@ from toolchain.backends.plan import Geometry, build_plan, capped_type, exact_cod
 from toolchain.errors import Arith4mlError, UnsupportedError
 
 DOT_LAYERS = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
-PASS_THROUGH = ("Input", "Reshape", "Transpose", "ZeroPadding1D", "ZeroPadding2D", "Clone")
+PASS_THROUGH = ("Input", "Reshape", "Repack", "Transpose", "ZeroPadding1D", "ZeroPadding2D", "Clone")
 SUPPORTED = DOT_LAYERS + ("Activation (relu, linear)", "BatchNormalization", "QBatchNormalization", "ApplyAlpha",
-                          "MaxPooling1D/2D", "Flatten", "ZeroPadding1D/2D", "Add", "Dropout (removed)",
+                          "MaxPooling1D/2D", "AveragePooling1D/2D and GlobalAverage/MaxPooling1D/2D (power-of-two "
+                          "windows)", "Flatten", "ZeroPadding1D/2D", "Add", "Dropout (removed)",
                           "Softmax (removed: logits)")
+POOLING = ("Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D")
 EXACT_SCALE_FRAC = 24  # BatchNorm scales that are not exact within this many fractional bits are rounded
-MAX_PRODUCT_WIDTH = 61  # BatchNorm: input width + scale width, so that x * s is exact in 64-bit C-sim and reference
+MAX_PRODUCT_WIDTH = 62  # BatchNorm: input width + scale width, so that x * s + b fits the reference's int64 codes
+QUIET_SCALE_BITS = 20  # a BatchNorm scale rounded to fewer significant bits than this gets a warning
 
 
 class ArithExactTypes(OptimizerPass):
@@ -51,15 +54,8 @@ class ArithExactTypes(OptimizerPass):
                 _activation(node)
             elif cls in ("BatchNormalization", "ApplyAlpha"):
                 _batchnorm(node)
-            elif cls in ("Pooling1D", "Pooling2D"):
-                if "max" not in str(node.get_attr("pool_op", "")).lower():
-                    raise UnsupportedError(f"layer {node.name} ({cls}, {node.get_attr('pool_op')} pooling) is not supported; "
-                                           "only max pooling is")
-                _set_if_unspecified(node, input_type(node))
-                # hls4ml's early type inference set accum_t to the input type of that time; the max is
-                # taken in accum_t, so it must be the input's final type
-                if node.get_attr("accum_t") is not None and not user_forced(node, "accum"):
-                    node.get_attr("accum_t").precision = from_fixed(input_type(node))
+            elif cls in POOLING:
+                _pooling(node)
             elif cls == "Merge":
                 _merge(node)
             elif cls == "Clone":  # io_stream copies of a tensor used twice (skip connections)
@@ -130,6 +126,48 @@ def _activation(node) -> None:
         raise UnsupportedError(f"layer {node.name}: activation '{act}' is not supported (relu, quantized_relu, linear are)")
 
 
+def pool_size(node) -> int:
+    """Values per pooling window (the whole map for global pooling)."""
+    g = node.get_attr
+    return {"Pooling1D": lambda: int(g("pool_width")),
+            "Pooling2D": lambda: int(g("pool_height")) * int(g("pool_width")),
+            "GlobalPooling1D": lambda: int(g("n_in")),
+            "GlobalPooling2D": lambda: int(g("in_height")) * int(g("in_width"))}[node.class_name]()
+
+
+def _pooling(node) -> None:
+    """Max pooling keeps the input type.  Average pooling over N = 2**k values is exact: hls4ml sums in
+    accum_t and divides by N there (io_parallel) or in the quotient's type (io_stream, which keeps
+    accum_t's fractional bits), so accum_t gets k more integer bits for the sum and k more fractional
+    bits for the quotient; the average lies in the input's range, on a grid k bits finer.  Other N would
+    divide inexactly and padded windows change N at the borders (hls4ml's max-pool padding value is
+    also wrong for unsigned types), so both are refused."""
+    op = str(node.get_attr("pool_op", "")).lower()
+    pads = [int(node.get_attr(k, 0) or 0) for k in ("pad_top", "pad_bottom", "pad_left", "pad_right")]
+    if any(pads):
+        raise UnsupportedError(f"layer {node.name}: padded pooling is not supported (pads {pads}); use "
+                               "padding='valid' or input sizes the pool divides")
+    x = input_type(node)
+    if op == "max":
+        acc, result = x, x
+    elif op == "average":
+        n = pool_size(node)
+        if n & (n - 1):
+            raise UnsupportedError(f"layer {node.name}: average pooling over {n} values is not exact; only "
+                                   "power-of-two windows (2, 4, 8, 16, ...) are supported")
+        k = n.bit_length() - 1
+        acc = fixed.type_for_range(x.min_code << (2 * k), x.max_code << (2 * k), x.frac + k, signed=x.signed)
+        result = capped_type(x.min_code << k, x.max_code << k, x.frac + k, signed=x.signed)
+    else:
+        raise UnsupportedError(f"layer {node.name} ({node.class_name}, {op} pooling) is not supported; "
+                               "max and average pooling are")
+    _set_if_unspecified(node, result)
+    # hls4ml's early type inference set accum_t from the input type of that time: it must follow the
+    # input's final type (a forced accum_t is kept for max pooling, where the reference models it)
+    if node.get_attr("accum_t") is not None and (op == "average" or not user_forced(node, "accum")):
+        node.get_attr("accum_t").precision = from_fixed(acc)
+
+
 # ---- BatchNormalization / ApplyAlpha ----------------------------------------------------------------
 #
 # A BatchNorm that stays a layer of its own computes ``y = x * s + b`` per channel in hls4ml's
@@ -139,8 +177,9 @@ def _activation(node) -> None:
 #   * QBatchNormalization: s and b are computed from the *quantized* gamma/beta/mean/variance as QKeras
 #     does at inference (stock hls4ml ignores these quantizers and so disagrees with Keras);
 #   * s is represented exactly (float32 scales are, with <= 24 significant bits); only if x and s
-#     together would pass MAX_PRODUCT_WIDTH bits, or s needs more than MAX_EXACT_FRAC fractional bits,
-#     is s rounded (with a warning naming the layer);
+#     together would pass MAX_PRODUCT_WIDTH bits (a 40-bit input leaves 22 bits for s), or s needs more
+#     than MAX_EXACT_FRAC fractional bits, is s rounded (with a warning naming the layer when fewer
+#     than QUIET_SCALE_BITS significant bits remain);
 #   * b is exact unless it has fractional bits below the product's grid (x.frac + s.frac): then it is
 #     rounded to that grid, which adds no fractional bits to the result (an error below half an LSB of
 #     the product, far below anything Keras' float32 resolves);
@@ -212,8 +251,9 @@ def _bn_codes(node, data: np.ndarray, what: str, max_width: int | None = None,
             if fixed.bits_for_range(min(int(rounded.min()), 0), max(int(rounded.max()), 0), True) <= max_width:
                 break
             drop += 1
-        warnings.warn(f"layer {node.name}: {what} rounded to {max_width} bits so that input x {what} stays within "
-                      f"{MAX_PRODUCT_WIDTH} bits", stacklevel=3)
+        if max_width < QUIET_SCALE_BITS:  # 20 bits and more: relative error below 2**-19, float32-like
+            warnings.warn(f"layer {node.name}: {what} rounded to {max_width} bits so that input x {what} stays "
+                          f"within {MAX_PRODUCT_WIDTH} bits", stacklevel=3)
         codes, frac = rounded, frac - drop
     return codes, frac
 
@@ -267,6 +307,9 @@ def _merge(node) -> None:
     frac = max(a.frac, b.frac)
     lo = (a.min_code << (frac - a.frac)) + (b.min_code << (frac - b.frac))
     hi = (a.max_code << (frac - a.frac)) + (b.max_code << (frac - b.frac))
+    if fixed.bits_for_range(min(lo, 0), max(hi, 0), True) > fixed.MAX_WIDTH:
+        raise UnsupportedError(f"layer {node.name}: adding {a} and {b} exactly needs more than {fixed.MAX_WIDTH} "
+                               "bits (their binary points are too far apart); force narrower input types")
     _set_if_unspecified(node, capped_type(lo, hi, frac))
 
 
