@@ -1,6 +1,7 @@
 #!/bin/bash
 # arith4ml's C-simulation library build: hls4ml's build_lib.sh, except that the two translation
-# units compile at the same time (they are independent; the link waits for both).
+# units compile at the same time (they are independent; the link waits for both) and g++ may use
+# this machine's vector instructions.
 set -e
 
 CC=g++
@@ -11,6 +12,14 @@ if echo "" | ${CC} -Werror -fsyntax-only -std=c++23 -xc++ - -o /dev/null &> /dev
   CFLAGS+=" -std=c++23"
 else
   CFLAGS+=" -std=c++11"
+fi
+
+# The library is built for and run on this machine: let g++ use its vector units (AVX2 has the
+# per-lane variable shifts the bitshift kernels need; baseline x86-64 SSE2 has none).  Floating
+# point is not contracted into FMAs, so any float code (e.g. hls4ml's activation tables) computes
+# what it computes without -march.  Integer results never depend on these flags.
+if echo "" | ${CC} -Werror -fsyntax-only -march=native -ffp-contract=off -xc++ - -o /dev/null &> /dev/null; then
+  CFLAGS+=" -march=native -ffp-contract=off"
 fi
 
 # Include -fno-gnu-unique if it is there

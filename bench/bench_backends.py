@@ -1,0 +1,184 @@
+"""C-simulation benchmark: stock hls4ml 1.3 (Vivado backend) vs arith4ml Bitshift and RNS, same models, same run.
+
+    .venv/bin/python bench/bench_backends.py [--n 10000] [--n-stock-cnn 2000] [--models mlp,resnet8]
+
+Models (PoT 4-bit weights, ``quantized_po2(4, 1)``, fixed seeds):
+  * ``mlp``: the 16-64-32-32-5 MLP of the throughput acceptance check;
+  * ``resnet8``: a ResNet-8-style CNN on 8x8x1 inputs (stem conv, three residual stacks of
+    conv-BN-relu-conv-BN + skip with Add, 1x1 conv skips where the shape changes, max pooling, dense).
+
+For every model and backend it measures, on raw float inputs (normal, sigma 2):
+  * write + compile: ``hls_model.compile()`` wall time (hls4ml writes the project and runs g++);
+  * C-sim throughput: ``hls_model.predict(X)`` samples per second (stock hls4ml calls the library
+    once per sample, arith4ml once per batch); stock on the CNN runs on ``--n-stock-cnn`` samples;
+  * bit-exact: outputs equal to ``toolchain.reference.predict`` (arith4ml only: stock hls4ml has no
+    exact reference, its default ap_fixed<16,6> precisions round every layer);
+  * argmax agreement with Keras and max |C-sim - Keras|;
+  * terms: generated kernel terms / dense MACs (x moduli for RNS), multiplications in the kernels.
+Timings are wall clock on whatever machine runs it; the README quotes one run and its machine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+warnings.filterwarnings("ignore")
+
+import numpy as np  # noqa: E402
+
+
+def mlp_model(seed: int = 31337):
+    """16-64-32-32-5 PoT MLP with quantized_relu(6,2) activations (as the acceptance check builds it)."""
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, quantized_bits, quantized_po2, quantized_relu
+
+    rng = np.random.default_rng(seed)
+    inp = tf.keras.Input((16,))
+    x = inp
+    for i, width in enumerate([64, 32, 32]):
+        x = QDense(width, kernel_quantizer=quantized_po2(4, max_value=1), bias_quantizer=quantized_bits(8, 3, alpha=1),
+                   name=f"d{i}")(x)
+        x = QActivation(quantized_relu(6, 2), name=f"a{i}")(x)
+    out = QDense(5, kernel_quantizer=quantized_po2(4, max_value=1), bias_quantizer=quantized_bits(8, 3, alpha=1),
+                 name="out")(x)
+    model = tf.keras.Model(inp, out)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if ws:
+            layer.set_weights([rng.normal(0, .5, ws[0].shape).astype("float32"),
+                               rng.normal(0, .3, ws[1].shape).astype("float32")])
+    return model
+
+
+def resnet8_model(seed: int = 8, filters=(8, 16, 32), n_classes: int = 5):
+    """ResNet-8-style PoT CNN on 8x8x1 inputs: stem conv-BN-relu, three residual stacks
+    (conv-BN-relu-conv-BN, identity or 1x1-conv skip, Add, relu, 2x2 max pooling), flatten, dense.
+    Nine 3x3/1x1 convolutions and one dense layer; random PoT weights with 20 % exact zeros and
+    BatchNorm statistics away from the identity."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_po2, quantized_relu
+
+    def conv(x, c, k, name):
+        return QConv2D(c, k, padding="same", kernel_quantizer=quantized_po2(4, 1),
+                       bias_quantizer=quantized_bits(8, 3, alpha=1), name=name)(x)
+
+    def bn_relu(x, name):
+        x = tf.keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        return QActivation(quantized_relu(8, 3), name=f"{name}_relu")(x)
+
+    inp = tf.keras.Input((8, 8, 1), name="x_in")
+    h = bn_relu(conv(inp, filters[0], 3, "conv0"), "conv0")
+    prev = filters[0]
+    for i, c in enumerate(filters, 1):
+        y = bn_relu(conv(h, c, 3, f"s{i}_conv1"), f"s{i}_conv1")
+        y = tf.keras.layers.BatchNormalization(name=f"s{i}_conv2_bn")(conv(y, c, 3, f"s{i}_conv2"))
+        skip = h if c == prev else conv(h, c, 1, f"s{i}_skip")
+        h = tf.keras.layers.Add(name=f"s{i}_add")([y, skip])
+        h = QActivation(quantized_relu(8, 3), name=f"s{i}_relu")(h)
+        h = tf.keras.layers.MaxPooling2D(2, name=f"s{i}_pool")(h)
+        prev = c
+    h = tf.keras.layers.Flatten(name="flatten")(h)
+    out = QDense(n_classes, kernel_quantizer=quantized_po2(4, 1), bias_quantizer=quantized_bits(8, 3, alpha=1),
+                 name="logits")(h)
+    model = tf.keras.Model(inp, out)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if len(ws) == 4:  # BatchNorm: gamma, beta, moving mean, moving variance
+            shape = ws[0].shape
+            layer.set_weights([rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.3, shape), rng.normal(0, 0.5, shape),
+                               rng.uniform(0.5, 2.0, shape)])
+        elif len(ws) == 2:
+            kernel = rng.normal(0, 0.5, ws[0].shape)
+            kernel[rng.random(kernel.shape) < 0.2] = 0.0
+            layer.set_weights([kernel, rng.normal(0, 0.3, ws[1].shape)])
+    return model
+
+
+MODELS = {"mlp": (mlp_model, (16,)), "resnet8": (resnet8_model, (8, 8, 1))}
+BACKENDS = ("Vivado", "Bitshift", "RNS")
+
+
+def measure(model, backend: str, X: np.ndarray, n_rate: int, out_dir: str) -> dict:
+    import hls4ml
+
+    from toolchain import reference
+    from toolchain.report import layer_rows
+
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
+    hm = hls4ml.converters.convert_from_keras_model(model, backend=backend, hls_config=cfg, part="xc7z020clg400-1",
+                                                    output_dir=os.path.join(out_dir, backend), io_type="io_parallel")
+    t0 = time.perf_counter()
+    hm.compile()
+    compile_s = time.perf_counter() - t0
+    hm.predict(X[:50])  # warm: first call loads the weights
+    t0 = time.perf_counter()
+    y = np.asarray(hm.predict(X[:n_rate]), dtype=np.float64).reshape(n_rate, -1)
+    rate = n_rate / (time.perf_counter() - t0)
+    if n_rate < len(X):
+        y = np.asarray(hm.predict(X), dtype=np.float64).reshape(len(X), -1)
+    keras = model.predict(X, batch_size=1024, verbose=0).reshape(len(X), -1).astype(np.float64)
+    row = {"backend": backend, "compile_s": compile_s, "rate": rate, "n_rate": n_rate, "n": len(X),
+           "argmax": float(np.mean(np.argmax(y, 1) == np.argmax(keras, 1))),
+           "max_diff_keras": float(np.max(np.abs(y - keras)))}
+    if backend != "Vivado":
+        ref = reference.predict(hm, X)
+        row["exact"] = float(np.mean(ref == y))
+        rows = layer_rows(hm)
+        dense = sum(r["dense_macs"] * (len(r["moduli"]) if r["moduli"] else 1) for r in rows)
+        row["terms"] = sum(r["terms"] for r in rows)
+        row["dense"] = dense
+        row["mults"] = sum(r["multiplications"] for r in rows)
+        row["kinds"] = sorted({r["arithmetic"] for r in rows})
+    return row
+
+
+def table(name: str, rows: list[dict]) -> str:
+    stock = rows[0]
+    head = (f"{'model':8s} {'backend':8s} {'compile':>8s} {'vs stock':>8s} {'samples/s':>10s} {'vs stock':>8s} "
+            f"{'bit-exact vs ref':>17s} {'argmax=Keras':>12s} {'max|d Keras|':>12s} {'terms/dense':>14s} {'mults':>5s} kernels")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        exact = f"{r['exact'] * 100:.2f} %" if "exact" in r else "n/a"
+        terms = f"{r['terms']}/{r['dense']}" if "terms" in r else "-"
+        mults = str(r["mults"]) if "mults" in r else "-"
+        kinds = ",".join(r.get("kinds", ["hls4ml dense/conv"]))
+        lines.append(f"{name:8s} {r['backend']:8s} {r['compile_s']:7.1f}s {r['compile_s'] / stock['compile_s']:7.2f}x "
+                     f"{r['rate']:10,.0f} {r['rate'] / stock['rate']:7.1f}x {exact:>17s} {r['argmax'] * 100:11.1f}% "
+                     f"{r['max_diff_keras']:12.4f} {terms:>14s} {mults:>5s} {kinds}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=10000, help="raw float inputs per model (default 10000)")
+    ap.add_argument("--n-stock-cnn", type=int, default=2000, help="inputs for stock hls4ml's CNN throughput")
+    ap.add_argument("--models", default="mlp,resnet8", help="comma-separated: " + ",".join(MODELS))
+    args = ap.parse_args(argv)
+    import toolchain  # noqa: F401  (registers the backends)
+
+    failed = False
+    print(f"arith4ml C-sim benchmark: {os.cpu_count()} cores, {args.n} raw inputs per model", flush=True)
+    for name in args.models.split(","):
+        build, shape = MODELS[name]
+        model = build()
+        X = np.random.default_rng(5).normal(0, 2, (args.n,) + shape).astype("float32")
+        rows = []
+        with tempfile.TemporaryDirectory() as d:
+            for backend in BACKENDS:
+                n_rate = min(args.n, args.n_stock_cnn) if (backend == "Vivado" and len(shape) > 1) else args.n
+                rows.append(measure(model, backend, X, n_rate, d))
+                failed |= rows[-1].get("exact", 1.0) != 1.0
+        print(table(name, rows), flush=True)
+        print(flush=True)
+    print("stock throughput on the CNN measured on", args.n_stock_cnn, "inputs" if "resnet8" in args.models else "")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
