@@ -229,8 +229,8 @@ def build_plan(layer: str, kind: str, geometry: Geometry, x_type: FixedType, wei
         if moduli is None:
             moduli = rns.select_moduli(max_dot)
         else:
-            moduli = rns.validate_moduli(moduli)
             try:
+                moduli = rns.validate_moduli(moduli)
                 rns.check_range(moduli, max_dot)
             except ArithValueError as exc:
                 raise ArithValueError(f"layer {layer}: {exc}") from None

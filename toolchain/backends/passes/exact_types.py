@@ -364,7 +364,15 @@ def _plan_dot(model, node) -> None:
     nk = cfg.get("NK")
     if nk is None and (arithmetic == "nk" or backend.arith_kind == "bitshift"):
         nk = _quantizer_nk(node) or ((8, 2) if arithmetic == "nk" else None)
+    reverse = str(cfg.get("Reverse", "crt")).lower()
+    if reverse not in ("crt", "mrc"):
+        raise UnsupportedError(f"layer {node.name}: Reverse '{cfg.get('Reverse')}' is not a reverse conversion; "
+                               "choose crt (Chinese remainder) or mrc (mixed radix)")
     weight_var = node.get_weights("weight")
+    if "xnor" in type(weight_var.type.precision).__name__.lower():
+        # hls4ml stores binary() kernels as XNOR bits (0 meaning -1) for its popcount kernel
+        raise UnsupportedError(f"layer {node.name}: binary (XNOR) kernels are not supported by the "
+                               f"{backend.name} backend; use ternary, quantized_po2 or quantized_bits weights")
     weights = np.asarray(weight_var.data, dtype=np.float64)
     bias_var = node.weights.get("bias")
     bias = None if bias_var is None else np.asarray(bias_var.data, dtype=np.float64)
@@ -376,7 +384,7 @@ def _plan_dot(model, node) -> None:
         result_type=result_type(node), accum_type=_fixed_or_none(accum_precision),
         nk=tuple(int(v) for v in nk) if nk is not None else None,
         moduli=tuple(cfg["Moduli"]) if cfg.get("Moduli") is not None else None,
-        reverse=str(cfg.get("Reverse", "crt")).lower())
+        reverse=reverse)
     if arithmetic == "mult" and plan.kind != "rns":
         plan.kind = "mult"
     for note in plan.notes:
