@@ -1,14 +1,17 @@
-"""Training-side benchmark on sklearn load_digits (fixed seed): prints the tables of docs/training.md.
+"""Training-side benchmark on sklearn load_digits: prints the tables of docs/training.md.
 
-    .venv/bin/python bench/bench_training.py            # full run (about 5-8 minutes on 2 CPU cores)
-    .venv/bin/python bench/bench_training.py --quick    # fewer epochs, smoke check
+    .venv/bin/python bench/bench_training.py            # full run (about 6 minutes on 2 CPU cores)
+    .venv/bin/python bench/bench_training.py --quick    # fewer epochs, one seed: smoke check only
     .venv/bin/python bench/bench_training.py --only residue,approx --json out.json
+    .venv/bin/python bench/bench_training.py --only select   # regularizer strength selection (about 5 minutes)
 
 Sections: baselines and PoT (float, 4-bit quantized_bits, 4-bit PoT, PoT with
 pruning), residue regularizer (in training and post-processing, three
-(code width, moduli) configurations), (8,2) structured ternary, ESSOP vs exact
-SGD, approximate ROUP inference on the CNN with closed-form vs table
-throughput.  Hyper-parameters are fixed below (not picked per configuration).
+(code width, moduli) configurations, means over RES_SEEDS seeds), (8,2)
+structured ternary, ESSOP vs exact SGD, approximate ROUP inference on the CNN
+with closed-form vs table throughput.  Hyper-parameters are fixed below (not
+picked per configuration); the two regularizer strengths are the ones the
+``select`` section picks on a validation split of the training set.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import toolchain.quant as tq  # noqa: E402
+
+tf.get_logger().setLevel("ERROR")  # no retracing warnings between the tables
 from toolchain import data, models  # noqa: E402
 
 SEED = 0
@@ -35,18 +40,25 @@ LR = 3e-3
 BATCH = 32
 HIDDEN = (32, 32)  # the 64-32-32-10 MLP
 RES_CONFIGS = [(6, (7, 8, 9)), (8, (15, 16, 17)), (8, (31, 32, 33))]
-RES_STRENGTH_TRAIN = 3e-5  # sin2, per weight-residue term
+# One sin^2 strength per mode for all three configurations, chosen on a validation split by
+# `--select-strength` (see select_strength below; its printed output is in docs/training.md), never on test.
+RES_STRENGTH_TRAIN = 1e-5  # per weight-residue term
 RES_STRENGTH_POST = 1e-4
 RES_POST_EPOCHS = 20
 RES_POST_LR = 1e-3
+RES_SEEDS = 5  # residue table: means over seeds 0..RES_SEEDS-1 (one seed moves a row by about +-1 point)
+RES_GRID = {"in-training": (3e-6, 1e-5, 3e-5), "post-processing": (3e-5, 1e-4, 3e-4)}
+SELECT_SEEDS = 3
+SELECT_VAL_FRACTION = 0.2
+SELECT_MAX_LOSS = 0.5  # points of validation accuracy (mean over seeds), in every configuration
 ESSOP = dict(stream_length=64, lr_shift=-2, batch_size=16, epochs=30, hidden=(32, 32))
 ROUP_KM = [(0, 0), (0, 2), (0, 3), (1, 0), (1, 2), (1, 3), (2, 0), (2, 2), (3, 0)]
 
 
-def fit(ds, quantizer=None, hidden=HIDDEN, reg=None, epochs=None, callbacks=(), builder="mlp", **kw):
+def fit(ds, quantizer=None, hidden=HIDDEN, reg=None, epochs=None, callbacks=(), builder="mlp", seed=SEED, **kw):
     epochs = EPOCHS if epochs is None else epochs
-    tf.keras.utils.set_random_seed(SEED)
-    m = models.build(builder, ds.input_shape, 10, quantizer=quantizer, regularizer=reg, seed=SEED,
+    tf.keras.utils.set_random_seed(seed)
+    m = models.build(builder, ds.input_shape, 10, quantizer=quantizer, regularizer=reg, seed=seed,
                      **({"hidden": hidden} if builder == "mlp" else kw))
     m.compile(tf.keras.optimizers.Adam(LR), "sparse_categorical_crossentropy", metrics=["accuracy"])
     m.fit(ds.x_train, ds.y_train, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=list(callbacks))
@@ -83,31 +95,105 @@ def section_baselines(ds, out):
     out["baselines"] = rows
 
 
+def residue_trials(ds, bits, moduli, seed, train_strengths, post_strengths) -> dict:
+    """One seed of one (code width, moduli) configuration: the unregularized model, the model trained
+    with each in-training strength, and the unregularized model fine-tuned with each post strength.
+    Accuracies are on ``ds.x_test`` (the test split, or the validation split when selecting)."""
+    q = {"name": "bits", "bits": bits}
+    m0, a0 = fit(ds, q, seed=seed)
+    out = {"unreg": {"accuracy": a0, "sparsity": tq.residue_sparsity(m0, moduli)["total"]},
+           "in-training": {}, "post-processing": {}}
+    for lam in train_strengths:
+        m1, a1 = fit(ds, q, reg={"moduli": moduli, "strength": lam, "variant": "sin2"}, seed=seed)
+        out["in-training"][lam] = {"accuracy": a1, "sparsity": tq.residue_sparsity(m1, moduli)["total"],
+                                   "weight_sparsity": tq.weight_sparsity(m1)["sparsity"]}
+    for lam in post_strengths:
+        m2, rep = tq.optimize_residues(m0, moduli, ds, epochs=RES_POST_EPOCHS, strength=lam,
+                                       learning_rate=RES_POST_LR, batch_size=BATCH, seed=seed)
+        out["post-processing"][lam] = {"accuracy": rep["after"]["accuracy"], "sparsity": rep["after"]["total"],
+                                       "weight_sparsity": tq.weight_sparsity(m2)["sparsity"]}
+    return out
+
+
+def _summary(trials, mode, lam) -> dict:
+    a0 = np.array([t["unreg"]["accuracy"] for t in trials])
+    r0 = np.array([t["unreg"]["sparsity"] for t in trials])
+    a1 = np.array([t[mode][lam]["accuracy"] for t in trials])
+    r1 = np.array([t[mode][lam]["sparsity"] for t in trials])
+    w1 = np.array([t[mode][lam]["weight_sparsity"] for t in trials])
+    loss = 100 * (a0 - a1)
+    return {"sparsity_unreg": float(r0.mean()), "sparsity_reg": float(r1.mean()), "ratio": float(r1.mean() / r0.mean()),
+            "acc_unreg": float(a0.mean()), "acc_reg": float(a1.mean()), "loss_points": float(loss.mean()),
+            "loss_min": float(loss.min()), "loss_max": float(loss.max()), "weight_sparsity_reg": float(w1.mean()),
+            "per_seed": {"acc_unreg": a0.tolist(), "acc_reg": a1.tolist(), "sparsity_unreg": r0.tolist(),
+                         "sparsity_reg": r1.tolist()}}
+
+
 def section_residue(ds, out):
-    print("\n## Residue regularizer (MLP 64-32-32-10, quantized_bits codes, sin^2 penalty)\n")
+    seeds = list(range(RES_SEEDS))
+    print(f"\n## Residue regularizer (MLP 64-32-32-10, quantized_bits codes, sin^2 penalty; means over seeds "
+          f"{seeds[0]}..{seeds[-1]})\n")
     print(f"in-training: lambda={RES_STRENGTH_TRAIN:g}, {EPOCHS} epochs from scratch; post-processing: "
           f"lambda={RES_STRENGTH_POST:g}, {RES_POST_EPOCHS} fine-tune epochs (Adam {RES_POST_LR:g}) of the "
-          f"unregularized model.  Residue sparsity = zero (weight, modulus) pairs / all pairs.\n")
-    print("| codes | moduli | mode | sparsity unreg | sparsity reg | ratio | acc unreg | acc reg | loss (pts) | weight sparsity reg |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          f"unregularized model of the same seed.  Residue sparsity = zero (weight, modulus) pairs / all pairs; "
+          f"ratio = mean reg / mean unreg; loss = mean unreg accuracy - mean reg accuracy, [lowest, highest] "
+          f"of the per-seed differences.\n")
+    print("| codes | moduli | mode | sparsity unreg | sparsity reg | ratio | acc unreg | acc reg | loss (pts) "
+          "| per-seed loss | weight sparsity reg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for bits, moduli in RES_CONFIGS:
-        q = {"name": "bits", "bits": bits}
-        m0, a0 = fit(ds, q)
-        r0 = tq.residue_sparsity(m0, moduli)["total"]
-        m1, a1 = fit(ds, q, reg={"moduli": moduli, "strength": RES_STRENGTH_TRAIN, "variant": "sin2"})
-        r1 = tq.residue_sparsity(m1, moduli)["total"]
-        m2, rep = tq.optimize_residues(m0, moduli, ds, epochs=RES_POST_EPOCHS, strength=RES_STRENGTH_POST,
-                                       learning_rate=RES_POST_LR, batch_size=BATCH, seed=SEED)
-        for mode, rr, aa, mm in (("in-training", r1, a1, m1), ("post-processing", rep["after"]["total"],
-                                                                 rep["after"]["accuracy"], m2)):
-            ws = tq.weight_sparsity(mm)["sparsity"]
-            row = {"bits": bits, "moduli": list(moduli), "mode": mode, "sparsity_unreg": r0, "sparsity_reg": rr,
-                   "ratio": rr / r0, "acc_unreg": a0, "acc_reg": aa, "weight_sparsity_reg": ws}
-            rows.append(row)
-            print(f"| {bits}-bit | {{{','.join(map(str, moduli))}}} | {mode} | {r0:.3f} | {rr:.3f} | "
-                  f"{rr / r0:.2f}x | {pct(a0)} | {pct(aa)} | {100 * (a0 - aa):+.2f} | {ws:.3f} |")
+        trials = [residue_trials(ds, bits, moduli, seed, [RES_STRENGTH_TRAIN], [RES_STRENGTH_POST]) for seed in seeds]
+        for mode, lam in (("in-training", RES_STRENGTH_TRAIN), ("post-processing", RES_STRENGTH_POST)):
+            r = _summary(trials, mode, lam)
+            rows.append({"bits": bits, "moduli": list(moduli), "mode": mode, "strength": lam, **r})
+            print(f"| {bits}-bit | {{{','.join(map(str, moduli))}}} | {mode} | {r['sparsity_unreg']:.3f} | "
+                  f"{r['sparsity_reg']:.3f} | {r['ratio']:.2f}x | {pct(r['acc_unreg'])} | {pct(r['acc_reg'])} | "
+                  f"{r['loss_points']:+.2f} | [{r['loss_min']:+.2f}, {r['loss_max']:+.2f}] | "
+                  f"{r['weight_sparsity_reg']:.3f} |")
+    best = max(r["ratio"] for r in rows)
+    ok = [r["loss_points"] <= 1.0 for r in rows]
+    print(f"\ntargets: best ratio {best:.2f}x (>= 4x: {'met' if best >= 4 else 'NOT met'}); lowest ratio "
+          f"{min(r['ratio'] for r in rows):.2f}x (>= 2x everywhere: {'met' if min(r['ratio'] for r in rows) >= 2 else 'NOT met'}); "
+          f"mean loss <= 1 point in {sum(ok)} of {len(rows)} rows")
     out["residue"] = rows
+
+
+def select_strength(ds, out):
+    """Pick one sin^2 strength per mode on a validation split of the training set (the test split is not used).
+
+    Rule (fixed before looking): the largest strength of RES_GRID[mode] whose mean validation accuracy loss
+    over SELECT_SEEDS seeds is at most SELECT_MAX_LOSS points in every configuration; the smallest if none is.
+    """
+    from sklearn.model_selection import train_test_split
+
+    xtr, xval, ytr, yval = train_test_split(ds.x_train, ds.y_train, test_size=SELECT_VAL_FRACTION,
+                                            random_state=SEED, stratify=ds.y_train)
+    val = data.Dataset(xtr, ytr, xval, yval, "digits-train/val", 10)
+    print(f"\n## Strength selection on a validation split ({len(xtr)} train / {len(xval)} validation images of the "
+          f"training set; seeds 0..{SELECT_SEEDS - 1}; rule: largest strength with mean validation loss <= "
+          f"{SELECT_MAX_LOSS} points in every configuration)\n")
+    print("| mode | strength | codes | moduli | ratio | mean val loss (pts) |")
+    print("|---|---|---|---|---|---|")
+    trials = {cfg: [residue_trials(val, cfg[0], cfg[1], seed, RES_GRID["in-training"], RES_GRID["post-processing"])
+                    for seed in range(SELECT_SEEDS)] for cfg in RES_CONFIGS}
+    chosen = {}
+    for mode, grid in RES_GRID.items():
+        ok = []
+        for lam in grid:
+            worst = -np.inf
+            for (bits, moduli), tr in trials.items():
+                r = _summary(tr, mode, lam)
+                worst = max(worst, r["loss_points"])
+                print(f"| {mode} | {lam:g} | {bits}-bit | {{{','.join(map(str, moduli))}}} | {r['ratio']:.2f}x | "
+                      f"{r['loss_points']:+.2f} |")
+            if worst <= SELECT_MAX_LOSS:
+                ok.append(lam)
+        chosen[mode] = max(ok) if ok else min(grid)
+    print(f"\nselected: in-training lambda={chosen['in-training']:g}, post-processing lambda="
+          f"{chosen['post-processing']:g} (the script uses RES_STRENGTH_TRAIN={RES_STRENGTH_TRAIN:g}, "
+          f"RES_STRENGTH_POST={RES_STRENGTH_POST:g})")
+    out["selection"] = {"chosen": chosen, "grid": {k: list(v) for k, v in RES_GRID.items()}}
 
 
 def section_ternary(ds, out):
@@ -205,29 +291,40 @@ def acc_np(m, ds):
 
 SECTIONS = {"baselines": section_baselines, "residue": section_residue, "ternary": section_ternary,
             "essop": section_essop, "approx": section_approx}
+EXTRA_SECTIONS = {"select": select_strength}  # run only when asked (--only select or --select-strength)
 
 
 def main(argv=None):
-    global EPOCHS, RES_POST_EPOCHS
+    global EPOCHS, RES_POST_EPOCHS, RES_SEEDS, SELECT_SEEDS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few epochs (smoke run; numbers not meaningful)")
-    ap.add_argument("--only", help=f"comma-separated subset of {','.join(SECTIONS)}")
+    ap.add_argument("--only", help=f"comma-separated subset of {','.join(list(SECTIONS) + list(EXTRA_SECTIONS))}")
+    ap.add_argument("--select-strength", action="store_true",
+                    help="also run the validation-split selection of the residue regularizer strengths")
+    ap.add_argument("--seeds", type=int, help=f"seeds for the residue table (default {RES_SEEDS})")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     if args.quick:
-        EPOCHS, RES_POST_EPOCHS = 3, 2
+        EPOCHS, RES_POST_EPOCHS, RES_SEEDS, SELECT_SEEDS = 3, 2, 1, 1
         ESSOP["epochs"] = 1
+    if args.seeds is not None:
+        if args.seeds < 1:
+            ap.error("--seeds must be >= 1")
+        RES_SEEDS = args.seeds
     only = args.only.split(",") if args.only else list(SECTIONS)
+    if args.select_strength and "select" not in only:
+        only.insert(0, "select")
     for s in only:
-        if s not in SECTIONS:
-            ap.error(f"unknown section {s!r}; known: {', '.join(SECTIONS)}")
+        if s not in SECTIONS and s not in EXTRA_SECTIONS:
+            ap.error(f"unknown section {s!r}; known: {', '.join(list(SECTIONS) + list(EXTRA_SECTIONS))}")
     ds = data.load_digits(seed=SEED)
     out: dict = {"seed": SEED, "epochs": EPOCHS}
     t0 = time.time()
     print(f"# arith4ml training benchmark (load_digits, seed {SEED}, {len(ds.x_train)} train / "
           f"{len(ds.x_test)} test; 1 point = {len(ds.x_test) / 100:.1f} test images)")
     for s in only:
-        SECTIONS[s](ds.with_view("image") if s == "approx" else ds, out)
+        fn = SECTIONS.get(s) or EXTRA_SECTIONS[s]
+        fn(ds.with_view("image") if s == "approx" else ds, out)
     print(f"\ntotal {time.time() - t0:.0f} s")
     if args.json:
         with open(args.json, "w") as f:
