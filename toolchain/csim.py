@@ -59,10 +59,29 @@ def load_inputs(path: str | None, shape: tuple[int, ...], n: int, seed: int = 0)
     return x.reshape(len(x), *shape)
 
 
+def keras_logits(model):
+    """The Keras model without its final softmax, which the backends remove (``Softmax: logits``)."""
+    import tensorflow as tf
+
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    if getattr(activation, "__name__", "") != "softmax" and type(last).__name__ != "Softmax":
+        return model
+    if type(last).__name__ in ("Activation", "Softmax", "QActivation"):
+        return tf.keras.Model(model.inputs, last.input)
+    # softmax fused into the last Dense/Conv: a copy of it with a linear activation
+    config = last.get_config()
+    config["activation"] = "linear"
+    twin = type(last).from_config(config)
+    out = twin(last.input)
+    twin.set_weights(last.get_weights())
+    return tf.keras.Model(model.inputs, out)
+
+
 def compare(hm, model, x: np.ndarray) -> dict:
     y_c = hm.predict(x)
     y_r = reference.predict(hm, x)
-    y_k = np.asarray(model.predict(x, verbose=0)).reshape(len(x), -1)
+    y_k = np.asarray(keras_logits(model).predict(x, verbose=0)).reshape(len(x), -1)
     return {"samples": int(len(x)), "outputs": int(y_c.size), "exact": int(np.sum(y_c == y_r)),
             "exact_fraction": float(np.mean(y_c == y_r)), "max_abs_diff_reference": float(np.max(np.abs(y_c - y_r))),
             "max_abs_diff_keras": float(np.max(np.abs(y_c - y_k))),
