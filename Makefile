@@ -28,7 +28,8 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
 
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	$(PY) bench/bench_backends.py
+	$(PY) bench/bench_training.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
