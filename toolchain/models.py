@@ -153,15 +153,19 @@ def build_mlp(input_shape, n_classes: int = 10, hidden=(32, 32), quantizer=None,
     return tf.keras.Model(inp, out, name="mlp")
 
 
+def _image_model_start(builder: str, input_shape, filters, quantizer, regularizer, seed):
+    """Checked ``filters``, the layer factory and the input tensor of an image model (H, W, C)."""
+    filters = _check_ints(filters, "filters")
+    if len(input_shape) != 3:
+        raise ConfigError(f"model '{builder}' needs image inputs (H, W, C); got shape {tuple(input_shape)} "
+                          f"(use data view: image)")
+    return filters, _LayerFactory(quantizer, regularizer, seed), tf.keras.Input(tuple(input_shape), name=INPUT_NAME)
+
+
 def build_cnn(input_shape, n_classes: int = 10, filters=(8, 16), dense: int = 32, quantizer=None, regularizer=None,
               seed: int | None = 0) -> tf.keras.Model:
     """Small CNN: ``conv3x3(same)+ReLU`` per entry of ``filters``, 2x2 max-pool after each but the first, ``fc1``, ``out``."""
-    filters = _check_ints(filters, "filters")
-    if len(input_shape) != 3:
-        raise ConfigError(f"model 'cnn' needs image inputs (H, W, C); got shape {tuple(input_shape)} "
-                          f"(use data view: image)")
-    f = _LayerFactory(quantizer, regularizer, seed)
-    inp = tf.keras.Input(tuple(input_shape), name=INPUT_NAME)
+    filters, f, inp = _image_model_start("cnn", input_shape, filters, quantizer, regularizer, seed)
     h = inp
     for i, c in enumerate(filters, 1):
         h = f.conv(c, 3, f"conv{i}", activation="relu")(h)
@@ -179,12 +183,7 @@ def build_resnet8(input_shape, n_classes: int = 10, filters=(8, 16, 32), quantiz
                   seed: int | None = 0) -> tf.keras.Model:
     """ResNet-8 style (MLPerf Tiny): stem conv, three residual stacks of two 3x3 convs with a skip
     connection (1x1 conv when the shape changes), global average pooling, ``out``."""
-    filters = _check_ints(filters, "filters")
-    if len(input_shape) != 3:
-        raise ConfigError(f"model 'resnet8' needs image inputs (H, W, C); got shape {tuple(input_shape)} "
-                          f"(use data view: image)")
-    f = _LayerFactory(quantizer, regularizer, seed)
-    inp = tf.keras.Input(tuple(input_shape), name=INPUT_NAME)
+    filters, f, inp = _image_model_start("resnet8", input_shape, filters, quantizer, regularizer, seed)
     h = f.conv(filters[0], 3, "conv0", activation="relu")(inp)
     prev = filters[0]
     for i, c in enumerate(filters, 1):

@@ -69,9 +69,14 @@ def _check_km(k: Any, m: Any, bits: int) -> tuple[int, int]:
     return k, m
 
 
-def _as_codes(x: Any, what: str, bits: int = BITS) -> np.ndarray:
-    """``x`` as int64 signed ``bits``-bit codes; bool, non-integral or out-of-range values raise."""
+def _as_codes(x: Any, what: str, bits: int = BITS, layout: str | None = None) -> np.ndarray:
+    """``x`` as int64 signed ``bits``-bit codes; bool, non-integral or out-of-range values raise.
+
+    ``layout`` (e.g. ``"(batch, n_in)"``) also requires that many dimensions.
+    """
     arr = np.asarray(x)
+    if layout is not None and arr.ndim != layout.count(",") + 1:
+        raise ArithValueError(f"{what} has shape {arr.shape}; expected {layout}")
     if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise ArithValueError(f"{what} has dtype {arr.dtype}; expected signed {bits}-bit integer codes")
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -473,12 +478,8 @@ def approx_matmul(x: Any, w: Any, mult: Any) -> np.ndarray:
     integer matmuls of rounded operands, table multipliers as vectorised table gathers; the
     accumulator is exact (int64, no wrap).
     """
-    xa = _as_codes(x, "approx_matmul input x")
-    wa = _as_codes(w, "approx_matmul weights w")
-    if xa.ndim != 2:
-        raise ArithValueError(f"approx_matmul input x has shape {xa.shape}; expected (batch, n_in)")
-    if wa.ndim != 2:
-        raise ArithValueError(f"approx_matmul weights w have shape {wa.shape}; expected (n_in, n_out)")
+    xa = _as_codes(x, "approx_matmul input x", layout="(batch, n_in)")
+    wa = _as_codes(w, "approx_matmul weights w", layout="(n_in, n_out)")
     if xa.shape[1] != wa.shape[0]:
         raise ArithValueError(f"approx_matmul n_in mismatch: x has shape {xa.shape}, w has shape {wa.shape}")
     return _matmul_assigned(xa, wa, kernel_assignment(mult, wa.shape[1], wa.shape[0]))
@@ -507,12 +508,8 @@ def approx_conv2d(x: Any, w: Any, mult: Any, strides: Any = (1, 1), padding: str
     Padding inserts activation code 0, which goes through the multiplier like any other
     activation, as in a line-buffer implementation; exact and ROUP multipliers give 0 for it.
     """
-    xa = _as_codes(x, "approx_conv2d input x")
-    wa = _as_codes(w, "approx_conv2d kernel w")
-    if xa.ndim != 4:
-        raise ArithValueError(f"approx_conv2d input x has shape {xa.shape}; expected (batch, H, W, C_in)")
-    if wa.ndim != 4:
-        raise ArithValueError(f"approx_conv2d kernel w has shape {wa.shape}; expected (kh, kw, C_in, C_out)")
+    xa = _as_codes(x, "approx_conv2d input x", layout="(batch, H, W, C_in)")
+    wa = _as_codes(w, "approx_conv2d kernel w", layout="(kh, kw, C_in, C_out)")
     batch, h, wd, c_in = xa.shape
     kh, kw, wc_in, c_out = wa.shape
     if wc_in != c_in:

@@ -142,9 +142,16 @@ class _ApproxMixin:
 
         return g(y_exact)
 
-    def _approx_config(self):
-        return {"multipliers": list(self.multiplier_specs), "assignment": self.assignment,
-                "input_integer": self.input_integer, "weight_integer": self.weight_integer}
+    def _bias_and_activation(self, y):
+        if self.use_bias:
+            y = tf.nn.bias_add(y, self.bias)
+        return self.activation(y) if self.activation is not None else y
+
+    def get_config(self):
+        cfg = super().get_config()  # the Keras layer's (the mixin comes first in the MRO)
+        cfg.update({"multipliers": list(self.multiplier_specs), "assignment": self.assignment,
+                    "input_integer": self.input_integer, "weight_integer": self.weight_integer})
+        return cfg
 
 
 class ApproxDense(_ApproxMixin, tf.keras.layers.Dense):
@@ -167,14 +174,7 @@ class ApproxDense(_ApproxMixin, tf.keras.layers.Dense):
         x = tf.cast(inputs, tf.float32)
         y = self._approx_op(x, self.kernel, lambda a, b: tf.matmul(a, b),
                             lambda xc, wc: _ax.approx_matmul(xc, wc, self._asg))
-        if self.use_bias:
-            y = tf.nn.bias_add(y, self.bias)
-        return self.activation(y) if self.activation is not None else y
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update(self._approx_config())
-        return cfg
+        return self._bias_and_activation(y)
 
 
 class ApproxConv2D(_ApproxMixin, tf.keras.layers.Conv2D):
@@ -205,15 +205,7 @@ class ApproxConv2D(_ApproxMixin, tf.keras.layers.Conv2D):
         def ref(xc, wc):
             return _ax.approx_conv2d(xc, wc, self._asg, strides, padding)
 
-        y = self._approx_op(x, self.kernel, exact, ref)
-        if self.use_bias:
-            y = tf.nn.bias_add(y, self.bias)
-        return self.activation(y) if self.activation is not None else y
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update(self._approx_config())
-        return cfg
+        return self._bias_and_activation(self._approx_op(x, self.kernel, exact, ref))
 
 
 # --------------------------------------------------------------------------- conversion
