@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from toolchain.arith.rns import REVERSE_CONVERSIONS as REVERSE
+from toolchain.backends.plan import ARITHMETICS as _ARITHMETICS_BY_KIND, CONFIG_KEYS
 from toolchain.errors import Arith4mlError, ConfigError, DataError, UnsupportedError
 
 BACKENDS = {"bitshift": "Bitshift", "rns": "RNS"}
@@ -21,10 +23,9 @@ HLS4ML_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "BramFactor", "Trac
                      "ConvImplementation", "Compression", "PipelineStyle", "PipelineInterval")
 HLS4ML_LAYER_KEYS = ("Precision", "ReuseFactor", "Strategy", "Trace", "TargetCycles", "ConvImplementation",
                      "Compression", "ParallelizationFactor", "TableSize")
-ARITH_MODEL_KEYS = ("Arithmetic", "Moduli", "Reverse", "NK")
+ARITH_MODEL_KEYS = CONFIG_KEYS
 ARITH_LAYER_KEYS = ARITH_MODEL_KEYS + ("Softmax",)
-ARITHMETICS = ("auto", "bitshift", "nk", "mult", "rns")
-REVERSE = ("crt", "mrc")
+ARITHMETICS = tuple(dict.fromkeys(a for offered in _ARITHMETICS_BY_KIND.values() for a in offered))
 
 
 class UserConfig(dict):

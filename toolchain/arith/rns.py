@@ -32,6 +32,7 @@ import numpy as np
 from toolchain.errors import ArithValueError
 
 MAX_DYNAMIC_RANGE = 2**62  # largest M the int64 conversions support
+REVERSE_CONVERSIONS = ("crt", "mrc")  # Chinese remainder theorem, mixed radix
 MAX_DOT_MODULUS = 2**31 + 1  # (m - 1)**2 <= 2**62: one residue product fits in int64
 _INT64_MAX = 2**63 - 1
 _FLOAT_EXACT = 2**53  # float64 holds every integer up to here exactly
@@ -367,7 +368,7 @@ def rns_matmul(x_int, w_int, moduli: Sequence[int], reverse: str = "crt") -> np.
     The operands themselves may exceed ``M/2``: they are reduced modulo each
     ``m_j``, as a binary-to-residue converter does.
     """
-    if reverse not in ("crt", "mrc"):
+    if reverse not in REVERSE_CONVERSIONS:
         raise ArithValueError(f"reverse conversion {reverse!r} unknown; use 'crt' or 'mrc'")
     moduli = validate_moduli(moduli)
     x = _int64_array(x_int, "x")

@@ -20,6 +20,7 @@ from hls4ml.model.flow import get_flow, register_flow, update_flow
 from hls4ml.backends.template import Template
 from hls4ml.model.optimizer import extract_optimizers_from_path, get_backend_passes, get_optimizer
 
+from toolchain.backends.plan import ARITHMETICS
 from toolchain.errors import DataError
 from toolchain.resources import templates_dir
 
@@ -126,7 +127,7 @@ class BitshiftBackend(Arith4mlBackend):
 
     backend_name = "Bitshift"
     arith_kind = "bitshift"
-    arithmetics = ("auto", "bitshift", "nk", "mult")
+    arithmetics = ARITHMETICS["bitshift"]
 
 
 class RNSBackend(Arith4mlBackend):
@@ -134,4 +135,4 @@ class RNSBackend(Arith4mlBackend):
 
     backend_name = "RNS"
     arith_kind = "rns"
-    arithmetics = ("auto", "rns")
+    arithmetics = ARITHMETICS["rns"]

@@ -23,6 +23,10 @@ from toolchain.errors import ArithValueError
 
 MAX_EXACT_FRAC = 40  # weights/biases needing more fractional bits are quantized to their hls4ml type
 KINDS = ("shift", "nk", "mult", "rns")
+# arith4ml's own keys in an hls4ml config (per layer, or under Model for every layer), and the
+# Arithmetic values each backend kind offers
+CONFIG_KEYS = ("Arithmetic", "Moduli", "Reverse", "NK")
+ARITHMETICS = {"bitshift": ("auto", "bitshift", "nk", "mult"), "rns": ("auto", "rns")}
 # Widest inferred result (activation) type.  Exact types grow with every layer (a dot product adds
 # the weight width and log2(n_in), a BatchNorm the width of its scale), so a ResNet without
 # quantized activations would pass 62 bits after a few layers.  A result whose exact type is wider

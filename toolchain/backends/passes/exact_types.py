@@ -19,10 +19,10 @@ from hls4ml.model.optimizer import OptimizerPass
 from hls4ml.model.optimizer.passes.bn_fuse import FuseBatchNormalization
 from hls4ml.model.types import IntegerPrecisionType
 
-from toolchain.arith import fixed, ternary
+from toolchain.arith import fixed, rns, ternary
 from toolchain.arith.fixed import FixedType
 from toolchain.backends.hls_types import from_fixed, is_unspecified, to_fixed
-from toolchain.backends.plan import Geometry, build_plan, capped_type, exact_codes
+from toolchain.backends.plan import CONFIG_KEYS, Geometry, build_plan, capped_type, exact_codes
 from toolchain.errors import Arith4mlError, UnsupportedError
 
 DOT_LAYERS = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
@@ -338,8 +338,8 @@ def _fixed_or_none(precision) -> FixedType | None:
 def _layer_config(model, node) -> dict:
     cfg = model.config.get_layer_config(node) or {}
     model_cfg = model.config.config.get("HLSConfig", {}).get("Model", {})
-    merged = {k: model_cfg[k] for k in ("Arithmetic", "Moduli", "Reverse", "NK") if k in model_cfg}
-    merged.update({k: cfg[k] for k in ("Arithmetic", "Moduli", "Reverse", "NK") if k in cfg})
+    merged = {k: model_cfg[k] for k in CONFIG_KEYS if k in model_cfg}
+    merged.update({k: cfg[k] for k in CONFIG_KEYS if k in cfg})
     return merged
 
 
@@ -365,7 +365,7 @@ def _plan_dot(model, node) -> None:
     if nk is None and (arithmetic == "nk" or backend.arith_kind == "bitshift"):
         nk = _quantizer_nk(node) or ((8, 2) if arithmetic == "nk" else None)
     reverse = str(cfg.get("Reverse", "crt")).lower()
-    if reverse not in ("crt", "mrc"):
+    if reverse not in rns.REVERSE_CONVERSIONS:
         raise UnsupportedError(f"layer {node.name}: Reverse '{cfg.get('Reverse')}' is not a reverse conversion; "
                                "choose crt (Chinese remainder) or mrc (mixed radix)")
     weight_var = node.get_weights("weight")
