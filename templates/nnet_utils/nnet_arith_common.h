@@ -327,17 +327,25 @@ void dot_frame(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONF
     }
 }
 
-// io_stream: buffer one frame, run the parallel layer, stream the result out.
-template <class KERNEL, class data_T, class res_T, typename CONFIG_T, class... WEIGHTS>
-void dot_frame_stream(hls::stream<data_T> &data, hls::stream<res_T> &res,
-                      const typename CONFIG_T::bias_t biases[CONFIG_T::n_out], const WEIGHTS *...weights) {
+// The io_parallel dot layer as a type (run = dot_frame), for frame_stream.
+template <class KERNEL> struct dot_layer {
+    template <class data_T, class res_T, typename CONFIG_T, class... ARGS>
+    static void run(const data_T data[], res_T res[], const ARGS *...args) {
+        #pragma HLS INLINE
+        dot_frame<KERNEL, data_T, res_T, CONFIG_T>(data, res, args...);
+    }
+};
+
+// io_stream: buffer one frame, run the io_parallel LAYER on it (biases and weights in args), stream
+// the result out.
+template <class LAYER, class data_T, class res_T, typename CONFIG_T, class... ARGS>
+void frame_stream(hls::stream<data_T> &data, hls::stream<res_T> &res, const ARGS *...args) {
     const unsigned n_in_total = CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan;
     const unsigned n_out_total = CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_out;
     typename data_T::value_type in_flat[n_in_total];
     typename res_T::value_type out_flat[n_out_total];
     read_frame<data_T, typename data_T::value_type, n_in_total>(data, in_flat);
-    dot_frame<KERNEL, typename data_T::value_type, typename res_T::value_type, CONFIG_T>(in_flat, out_flat, biases,
-                                                                                        weights...);
+    LAYER::template run<typename data_T::value_type, typename res_T::value_type, CONFIG_T>(in_flat, out_flat, args...);
     write_frame<res_T, typename res_T::value_type, n_out_total>(out_flat, res);
 }
 

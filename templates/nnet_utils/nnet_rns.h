@@ -134,17 +134,15 @@ void rns(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::
     }
 }
 
-template <class data_T, class res_T, typename CONFIG_T>
-void rns_stream(hls::stream<data_T> &data, hls::stream<res_T> &res, const typename CONFIG_T::bias_t biases[CONFIG_T::n_out],
-                const typename CONFIG_T::residue_t w_res[CONFIG_T::n_mod * CONFIG_T::n_in * CONFIG_T::n_out]) {
-    const unsigned n_in_total = CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan;
-    const unsigned n_out_total = CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_out;
-    typename data_T::value_type in_flat[n_in_total];
-    typename res_T::value_type out_flat[n_out_total];
-    read_frame<data_T, typename data_T::value_type, n_in_total>(data, in_flat);
-    rns<typename data_T::value_type, typename res_T::value_type, CONFIG_T>(in_flat, out_flat, biases, w_res);
-    write_frame<res_T, typename res_T::value_type, n_out_total>(out_flat, res);
-}
+// The io_parallel RNS layer as a type (run = rns), for frame_stream.
+struct rns_layer {
+    template <class data_T, class res_T, typename CONFIG_T>
+    static void run(const data_T data[], res_T res[], const typename CONFIG_T::bias_t biases[],
+                    const typename CONFIG_T::residue_t w_res[]) {
+        #pragma HLS INLINE
+        rns<data_T, res_T, CONFIG_T>(data, res, biases, w_res);
+    }
+};
 
 } // namespace arith
 } // namespace nnet

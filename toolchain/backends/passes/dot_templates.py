@@ -124,7 +124,9 @@ class ArithDotFunctionTemplate(FunctionCallTemplate):
         weights = ", ".join(node.get_weights(v).name for v in ("arith_bias",) + WEIGHT_ARGS[plan.kind])
         targs = f"{params['input_t']}, {params['output_t']}, {params['config']}"
         if plan.kind == "rns":
-            fn = "nnet::arith::rns_stream" if stream else "nnet::arith::rns"
-            return f"{fn}<{targs}>({params['input']}, {params['output']}, {weights});"
-        fn = "nnet::arith::dot_frame_stream" if stream else "nnet::arith::dot_frame"
-        return f"{fn}<{KERNEL_STRUCT[plan.kind]}, {targs}>({params['input']}, {params['output']}, {weights});"
+            layer, parallel = "nnet::arith::rns_layer", f"nnet::arith::rns<{targs}>"
+        else:
+            layer = f"nnet::arith::dot_layer<{KERNEL_STRUCT[plan.kind]}>"
+            parallel = f"nnet::arith::dot_frame<{KERNEL_STRUCT[plan.kind]}, {targs}>"
+        fn = f"nnet::arith::frame_stream<{layer}, {targs}>" if stream else parallel
+        return f"{fn}({params['input']}, {params['output']}, {weights});"
