@@ -117,13 +117,18 @@ def _naive_matmul(x, w, mult_of):
 shapes = st.tuples(st.integers(1, 5), st.integers(1, 7), st.integers(1, 4))
 
 
+def _random_operands(shape, seed):
+    """A generator and random 8-bit activation (batch, n_in) and weight (n_in, n_out) codes."""
+    batch, n_in, n_out = shape
+    rng = np.random.default_rng(seed)
+    return rng, rng.integers(-128, 128, size=(batch, n_in)), rng.integers(-128, 128, size=(n_in, n_out))
+
+
 @FAST
 @given(shape=shapes, seed=st.integers(0, 2 ** 32 - 1))
 def test_matmul_table_path_equals_closed_form_all_granularities(shape, seed):
-    batch, n_in, n_out = shape
-    rng = np.random.default_rng(seed)
-    x = rng.integers(-128, 128, size=(batch, n_in))
-    w = rng.integers(-128, 128, size=(n_in, n_out))
+    rng, x, w = _random_operands(shape, seed)
+    n_in, n_out = w.shape
     params = valid_roup_params()
     km = lambda: params[rng.integers(len(params))]  # noqa: E731
     # layer
@@ -145,10 +150,8 @@ def test_matmul_table_path_equals_closed_form_all_granularities(shape, seed):
 @FAST
 @given(shape=shapes, seed=st.integers(0, 2 ** 32 - 1))
 def test_matmul_mixed_roup_and_tables_against_naive(shape, seed):
-    batch, n_in, n_out = shape
-    rng = np.random.default_rng(seed)
-    x = rng.integers(-128, 128, size=(batch, n_in))
-    w = rng.integers(-128, 128, size=(n_in, n_out))
+    rng, x, w = _random_operands(shape, seed)
+    n_in, n_out = w.shape
     pool = [ROUPMultiplier(1, 2), ROUPMultiplier(0, 3), _random_table(1), _random_table(2), exact_table()]
     index = rng.integers(len(pool), size=(n_out, n_in))
     y = approx_matmul(x, w, Assignment(tuple(pool), index))
