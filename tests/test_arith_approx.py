@@ -117,18 +117,17 @@ def _naive_matmul(x, w, mult_of):
 shapes = st.tuples(st.integers(1, 5), st.integers(1, 7), st.integers(1, 4))
 
 
-def _random_operands(shape, seed):
-    """A generator and random 8-bit activation (batch, n_in) and weight (n_in, n_out) codes."""
-    batch, n_in, n_out = shape
+def _random_operands(seed, x_shape, w_shape):
+    """A generator and random 8-bit activation and weight codes of the given shapes."""
     rng = np.random.default_rng(seed)
-    return rng, rng.integers(-128, 128, size=(batch, n_in)), rng.integers(-128, 128, size=(n_in, n_out))
+    return rng, rng.integers(-128, 128, size=x_shape), rng.integers(-128, 128, size=w_shape)
 
 
 @FAST
 @given(shape=shapes, seed=st.integers(0, 2 ** 32 - 1))
 def test_matmul_table_path_equals_closed_form_all_granularities(shape, seed):
-    rng, x, w = _random_operands(shape, seed)
-    n_in, n_out = w.shape
+    batch, n_in, n_out = shape
+    rng, x, w = _random_operands(seed, (batch, n_in), (n_in, n_out))
     params = valid_roup_params()
     km = lambda: params[rng.integers(len(params))]  # noqa: E731
     # layer
@@ -150,8 +149,8 @@ def test_matmul_table_path_equals_closed_form_all_granularities(shape, seed):
 @FAST
 @given(shape=shapes, seed=st.integers(0, 2 ** 32 - 1))
 def test_matmul_mixed_roup_and_tables_against_naive(shape, seed):
-    rng, x, w = _random_operands(shape, seed)
-    n_in, n_out = w.shape
+    batch, n_in, n_out = shape
+    rng, x, w = _random_operands(seed, (batch, n_in), (n_in, n_out))
     pool = [ROUPMultiplier(1, 2), ROUPMultiplier(0, 3), _random_table(1), _random_table(2), exact_table()]
     index = rng.integers(len(pool), size=(n_out, n_in))
     y = approx_matmul(x, w, Assignment(tuple(pool), index))
@@ -236,9 +235,7 @@ conv_cases = st.tuples(
 @given(case=conv_cases, seed=st.integers(0, 2 ** 32 - 1))
 def test_conv2d_exact_equals_naive_convolution(case, seed):
     batch, h, wd, c_in, c_out, kh, kw, strides, padding = case
-    rng = np.random.default_rng(seed)
-    x = rng.integers(-128, 128, size=(batch, h, wd, c_in))
-    w = rng.integers(-128, 128, size=(kh, kw, c_in, c_out))
+    _, x, w = _random_operands(seed, (batch, h, wd, c_in), (kh, kw, c_in, c_out))
     want = _naive_conv(x, w, lambda o, i: exact_table(), strides, padding)
     assert np.array_equal(approx_conv2d(x, w, exact_table(), strides, padding), want)
     assert np.array_equal(approx_conv2d(x, w, ROUPMultiplier(0, 0), strides, padding), want)
@@ -251,9 +248,7 @@ def test_conv2d_exact_equals_naive_convolution(case, seed):
 @given(case=conv_cases, seed=st.integers(0, 2 ** 32 - 1))
 def test_conv2d_table_path_equals_closed_form_all_granularities(case, seed):
     batch, h, wd, c_in, c_out, kh, kw, strides, padding = case
-    rng = np.random.default_rng(seed)
-    x = rng.integers(-128, 128, size=(batch, h, wd, c_in))
-    w = rng.integers(-128, 128, size=(kh, kw, c_in, c_out))
+    rng, x, w = _random_operands(seed, (batch, h, wd, c_in), (kh, kw, c_in, c_out))
     params = valid_roup_params()
     km = lambda: params[rng.integers(len(params))]  # noqa: E731
     layer = km()
