@@ -6,13 +6,28 @@ import struct
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from toolchain.arith import approx
 from toolchain.arith.approx import (
-    Assignment, Multiplier, ROUPMultiplier, TableMultiplier, approx_conv2d, approx_matmul, booth_multiply,
-    error_metrics, exact_table, kernel_assignment, load_table, roup, roup_round_a, roup_round_b, roup_table,
-    save_table, valid_roup_params,
+    Assignment,
+    Multiplier,
+    ROUPMultiplier,
+    TableMultiplier,
+    approx_conv2d,
+    approx_matmul,
+    booth_multiply,
+    error_metrics,
+    exact_table,
+    kernel_assignment,
+    load_table,
+    roup,
+    roup_round_a,
+    roup_round_b,
+    roup_table,
+    save_table,
+    valid_roup_params,
 )
 from toolchain.errors import ArithValueError
 

@@ -7,8 +7,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toolchain.arith.essop import (
-    DEFAULT_TAPS_D, LFSR, MAXIMAL_TAPS, encode_streams, essop_update, expected_outer_product,
-    outer_product_variance, pow2_scale, quantize_magnitude, stochastic_outer_product, stream_probability,
+    DEFAULT_TAPS_D,
+    LFSR,
+    MAXIMAL_TAPS,
+    encode_streams,
+    essop_update,
+    expected_outer_product,
+    outer_product_variance,
+    pow2_scale,
+    quantize_magnitude,
+    stochastic_outer_product,
+    stream_probability,
 )
 from toolchain.errors import ArithValueError
 

@@ -6,7 +6,8 @@ import subprocess
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from toolchain.arith import fixed
 from toolchain.arith.fixed import FixedType

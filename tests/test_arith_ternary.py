@@ -10,8 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toolchain.arith.ternary import (
-    bits_per_weight, code_bits, codebook, decode_nk, encode_nk, n_patterns, nk_dot, project_nk,
-    ternarize, ternary_from_values,
+    bits_per_weight,
+    code_bits,
+    codebook,
+    decode_nk,
+    encode_nk,
+    n_patterns,
+    nk_dot,
+    project_nk,
+    ternarize,
+    ternary_from_values,
 )
 from toolchain.errors import ArithValueError
 

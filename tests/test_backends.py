@@ -110,9 +110,8 @@ def test_resource_strategy_with_reuse(tmp_path, backend):
     our kernels read their own plan arrays, so C-sim stays exact and agrees with Keras."""
     import hls4ml
 
-    from toolchain import reference
-
     import toolchain  # noqa: F401
+    from toolchain import reference
 
     model = models.mlp(11, "po2")
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)

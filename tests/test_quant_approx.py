@@ -96,7 +96,8 @@ def test_roup_closed_form_equals_table_path():
     x = RNG.random((16, 20)).astype(np.float32)
     a = tq.ApproxDense(6, multipliers="roup:1:3")
     b = tq.ApproxDense(6, multipliers="roup_table:1:3")
-    a.build((None, 20)); b.build((None, 20))
+    a.build((None, 20))
+    b.build((None, 20))
     b.set_weights(a.get_weights())
     assert np.array_equal(a(x).numpy(), b(x).numpy())
     assert isinstance(a._mults[0], approx.ROUPMultiplier)  # closed form, no table

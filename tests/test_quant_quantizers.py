@@ -209,7 +209,7 @@ def test_trained_models_convert_bit_exact(quantizer, backend, kind, tmp_path):
     m.save(path)
     model = project.load_keras_model(path)
     hm, _ = project.convert(model, backend, tmp_path / "prj", "xc7z020clg400-1")
-    plans = [l.get_attr("arith_plan") for l in hm.get_layers() if l.get_attr("arith_plan") is not None]
+    plans = [lyr.get_attr("arith_plan") for lyr in hm.get_layers() if lyr.get_attr("arith_plan") is not None]
     assert [p.kind for p in plans] == [kind, kind]
     if kind == "nk":
         assert [p.nk for p in plans] == [(8, 2), (8, 2)]

@@ -1,7 +1,6 @@
 """Residue regularizer, residue sparsity, post-processing fine-tune, PoT pruning, ESSOP (tiny data)."""
 from __future__ import annotations
 
-import math
 import os
 import warnings
 
@@ -166,8 +165,8 @@ def test_essop_one_step_bit_exact(tiny):
     m = models.build_mlp(tiny.input_shape, 10, (12,))
     tr = tq.EssopTrainer(m, stream_length=32, lr_shift=-3, seed_x=0x1234, seed_d=0x0F0F)
     x, y = tiny.x_train[:4], tiny.y_train[:4]
-    k0 = [l.kernel.numpy().copy() for l in tr.dense]
-    b0 = [l.bias.numpy().copy() for l in tr.dense]
+    k0 = [lyr.kernel.numpy().copy() for lyr in tr.dense]
+    b0 = [lyr.bias.numpy().copy() for lyr in tr.dense]
     # the exact errors and layer inputs of this step, from the untouched model
     xt = tf.constant(x)
     with tf.GradientTape() as tape:

@@ -108,7 +108,7 @@ def test_bad_input_exit_2(tmp_path, text, where, what):
     out = tmp_path / "out"
     r = _cli([str(cfg), "-o", str(out)], tmp_path)
     assert r.returncode == 2, r.stderr
-    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, r.stderr
     assert where in lines[0] and what in lines[0]
     assert not out.exists()
@@ -143,7 +143,7 @@ def test_builders_shapes_and_skip_connections():
     from toolchain.errors import ConfigError
 
     r = models.build_resnet8((8, 8, 1), 10, quantizer={"name": "pot", "bits": 5, "max_exp": 1})
-    assert sum(isinstance(l, tf.keras.layers.Add) for l in r.layers) == 3
+    assert sum(isinstance(lyr, tf.keras.layers.Add) for lyr in r.layers) == 3
     assert r.output_shape == (None, 10)
     c = models.build_cnn((8, 8, 1), 10, quantizer={"default": {"name": "bits", "bits": 8}, "out": None})
     assert type(c.get_layer("conv1")).__name__ == "QConv2D" and type(c.get_layer("out")).__name__ == "Dense"

@@ -10,7 +10,8 @@ from pathlib import Path
 import yaml
 
 from toolchain.arith.rns import REVERSE_CONVERSIONS as REVERSE
-from toolchain.backends.plan import ARITHMETICS as _ARITHMETICS_BY_KIND, CONFIG_KEYS
+from toolchain.backends.plan import ARITHMETICS as _ARITHMETICS_BY_KIND
+from toolchain.backends.plan import CONFIG_KEYS
 from toolchain.errors import Arith4mlError, ConfigError, DataError, UnsupportedError
 
 BACKENDS = {"bitshift": "Bitshift", "rns": "RNS"}

@@ -339,7 +339,6 @@ def train_from_config(cfg: Config, out_dir: str | os.PathLike | None = None, ver
     _check_output(out)
     ds = _load_data(cfg)  # data errors before anything is written
 
-    import numpy as np
     import tensorflow as tf
 
     import toolchain.quant as tq
@@ -398,7 +397,6 @@ def _check_output(out: Path) -> None:
 
 
 def _train(cfg: Config, ds, model, seed: int, tmp: Path, verbose: int) -> dict:
-    import numpy as np
     import tensorflow as tf
 
     import toolchain.quant as tq
@@ -490,18 +488,22 @@ def plot_training(history: dict, model, moduli, path, title: str = "") -> None:
 
     from toolchain.quant.regularizer import layer_codes, quantized_kernels
 
-    codes = [c.ravel() for l, q, k in quantized_kernels(model) if (c := layer_codes(l, q, k)) is not None]
+    codes = [c.ravel() for lyr, q, k in quantized_kernels(model) if (c := layer_codes(lyr, q, k)) is not None]
     allc = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
     n = 2 + len(moduli)
     fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.2))
     for key in ("loss", "val_loss"):
         if key in history:
             axes[0].plot(range(1, len(history[key]) + 1), history[key], label=key)
-    axes[0].set_xlabel("epoch"); axes[0].set_title("loss"); axes[0].legend(fontsize=7)
+    axes[0].set_xlabel("epoch")
+    axes[0].set_title("loss")
+    axes[0].legend(fontsize=7)
     for key in ("accuracy", "val_accuracy"):
         if key in history:
             axes[1].plot(range(1, len(history[key]) + 1), history[key], label=key)
-    axes[1].set_xlabel("epoch"); axes[1].set_title("accuracy"); axes[1].legend(fontsize=7)
+    axes[1].set_xlabel("epoch")
+    axes[1].set_title("accuracy")
+    axes[1].legend(fontsize=7)
     for ax, m in zip(axes[2:], moduli):
         if allc.size:
             r = np.mod(allc, m)

@@ -363,45 +363,11 @@ def kernel_assignment(mult: Any, n_out: int, n_in: int) -> Assignment:
     :class:`Assignment`.
     """
     if isinstance(mult, Assignment):
-        mults = tuple(mult.multipliers)
-        for j, mu in enumerate(mults):
-            if not isinstance(mu, Multiplier):
-                raise ArithValueError(f"Assignment.multipliers[{j}] is {type(mu).__name__}, not a Multiplier")
-        idx = np.asarray(mult.index)
-        if idx.dtype == np.bool_ or not np.issubdtype(idx.dtype, np.integer):
-            raise ArithValueError(f"Assignment.index has dtype {idx.dtype}; expected integers")
-        if idx.size and (idx.min() < 0 or idx.max() >= len(mults)):
-            bad = idx.min() if idx.min() < 0 else idx.max()
-            raise ArithValueError(f"Assignment.index holds {int(bad)}; expected 0..{len(mults) - 1} "
-                                  f"for {len(mults)} multipliers")
+        mults, idx = _checked_assignment(mult)
     elif isinstance(mult, Multiplier):
         mults, idx = (mult,), np.zeros((), dtype=np.int64)
     elif isinstance(mult, (Sequence, np.ndarray)) and not isinstance(mult, (str, bytes)):
-        objs = np.empty(0, dtype=object)
-        try:
-            objs = np.array(mult, dtype=object)
-        except ValueError:
-            raise ArithValueError("multiplier assignment is a ragged nested sequence; expected shape "
-                                  f"({n_out},) or ({n_out}, {n_in})") from None
-        if objs.ndim not in (1, 2):
-            raise ArithValueError(f"multiplier assignment has shape {objs.shape}; expected ({n_out},) "
-                                  f"(filter) or ({n_out}, {n_in}) (kernel)")
-        uniq: dict[Any, int] = {}
-        found: list[Multiplier] = []
-        flat = np.empty(objs.size, dtype=np.int64)
-        for j, mu in enumerate(objs.reshape(-1)):
-            if not isinstance(mu, Multiplier):
-                pos = tuple(int(v) for v in np.unravel_index(j, objs.shape))
-                raise ArithValueError(f"multiplier assignment entry {pos} is {mu!r}, not a Multiplier")
-            try:
-                key: Any = (0, mu, hash(mu))  # equal ROUP(k, m) share one slot
-            except TypeError:
-                key = (1, id(mu))
-            if key not in uniq:
-                uniq[key] = len(found)
-                found.append(mu)
-            flat[j] = uniq[key]
-        mults, idx = tuple(found), flat.reshape(objs.shape)
+        mults, idx = _indexed_multipliers(mult, n_out, n_in)
     else:
         raise ArithValueError(f"multiplier {mult!r} is not a Multiplier, a sequence of them, or an Assignment")
     if idx.shape == ():
@@ -412,6 +378,50 @@ def kernel_assignment(mult: Any, n_out: int, n_in: int) -> Assignment:
         raise ArithValueError(f"multiplier assignment has shape {idx.shape}; expected () (layer), "
                               f"({n_out},) (filter: one per output channel) or ({n_out}, {n_in}) (kernel)")
     return Assignment(mults, idx.astype(np.int64))
+
+
+def _checked_assignment(mult: Assignment) -> tuple[tuple[Multiplier, ...], np.ndarray]:
+    """The multipliers and index of an :class:`Assignment`, checked."""
+    mults = tuple(mult.multipliers)
+    for j, mu in enumerate(mults):
+        if not isinstance(mu, Multiplier):
+            raise ArithValueError(f"Assignment.multipliers[{j}] is {type(mu).__name__}, not a Multiplier")
+    idx = np.asarray(mult.index)
+    if idx.dtype == np.bool_ or not np.issubdtype(idx.dtype, np.integer):
+        raise ArithValueError(f"Assignment.index has dtype {idx.dtype}; expected integers")
+    if idx.size and (idx.min() < 0 or idx.max() >= len(mults)):
+        bad = idx.min() if idx.min() < 0 else idx.max()
+        raise ArithValueError(f"Assignment.index holds {int(bad)}; expected 0..{len(mults) - 1} "
+                              f"for {len(mults)} multipliers")
+    return mults, idx
+
+
+def _indexed_multipliers(mult: Any, n_out: int, n_in: int) -> tuple[tuple[Multiplier, ...], np.ndarray]:
+    """Distinct multipliers of a (nested) sequence and the index of each entry into them."""
+    try:
+        objs = np.array(mult, dtype=object)
+    except ValueError:
+        raise ArithValueError("multiplier assignment is a ragged nested sequence; expected shape "
+                              f"({n_out},) or ({n_out}, {n_in})") from None
+    if objs.ndim not in (1, 2):
+        raise ArithValueError(f"multiplier assignment has shape {objs.shape}; expected ({n_out},) "
+                              f"(filter) or ({n_out}, {n_in}) (kernel)")
+    uniq: dict[Any, int] = {}
+    found: list[Multiplier] = []
+    flat = np.empty(objs.size, dtype=np.int64)
+    for j, mu in enumerate(objs.reshape(-1)):
+        if not isinstance(mu, Multiplier):
+            pos = tuple(int(v) for v in np.unravel_index(j, objs.shape))
+            raise ArithValueError(f"multiplier assignment entry {pos} is {mu!r}, not a Multiplier")
+        try:
+            key: Any = (0, mu, hash(mu))  # equal ROUP(k, m) share one slot
+        except TypeError:
+            key = (1, id(mu))
+        if key not in uniq:
+            uniq[key] = len(found)
+            found.append(mu)
+        flat[j] = uniq[key]
+    return tuple(found), flat.reshape(objs.shape)
 
 
 # --------------------------------------------------------------------------- layers

@@ -15,9 +15,8 @@ import warnings
 
 import numpy as np
 from hls4ml.backends import VivadoBackend
-from hls4ml.backends.backend import Backend
-from hls4ml.model.flow import get_flow, register_flow, update_flow
 from hls4ml.backends.template import Template
+from hls4ml.model.flow import get_flow, register_flow, update_flow
 from hls4ml.model.optimizer import extract_optimizers_from_path, get_backend_passes, get_optimizer
 
 from toolchain.backends.plan import ARITHMETICS

@@ -1,8 +1,13 @@
 """Conversion between hls4ml precision types and ``toolchain.arith.fixed.FixedType``."""
 from __future__ import annotations
 
-from hls4ml.model.types import (FixedPrecisionType, IntegerPrecisionType, RoundingMode, SaturationMode,
-                                UnspecifiedPrecisionType)
+from hls4ml.model.types import (
+    FixedPrecisionType,
+    IntegerPrecisionType,
+    RoundingMode,
+    SaturationMode,
+    UnspecifiedPrecisionType,
+)
 
 from toolchain.arith.fixed import FixedType
 from toolchain.errors import UnsupportedError

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from toolchain.arith import fixed, pot, rns, ternary
+from toolchain.arith import fixed, rns, ternary
 from toolchain.arith.fixed import FixedType
 from toolchain.errors import ArithValueError
 

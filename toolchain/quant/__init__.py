@@ -11,16 +11,26 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from toolchain.quant.quantizers import (
-    QUANTIZERS, bits_per_weight, code_scale, nk_ternary, pot_ternary, quantized_pot, weight_codes,
-)
-from toolchain.quant.regularizer import (
-    ResidueRegularizer, optimize_residues, residue_sparsity, weight_sparsity, with_regularizer,
-)
-from toolchain.quant.pruning import PotPruning, pot_sparsity
+from toolchain.quant import hls as _hls
 from toolchain.quant.approx_layers import ApproxConv2D, ApproxDense, parse_multiplier, to_approx
 from toolchain.quant.essop import EssopTrainer, essop_dense_step
-from toolchain.quant import hls as _hls
+from toolchain.quant.pruning import PotPruning, pot_sparsity
+from toolchain.quant.quantizers import (
+    QUANTIZERS,
+    bits_per_weight,
+    code_scale,
+    nk_ternary,
+    pot_ternary,
+    quantized_pot,
+    weight_codes,
+)
+from toolchain.quant.regularizer import (
+    ResidueRegularizer,
+    optimize_residues,
+    residue_sparsity,
+    weight_sparsity,
+    with_regularizer,
+)
 
 CUSTOM_OBJECTS: dict = {}
 

@@ -223,7 +223,7 @@ def integer_bits_for(max_abs: float) -> int:
 
 
 def _kernel_layers(model):
-    return [l for l in model.layers if type(l).__name__ in ("Dense", "QDense", "Conv2D", "QConv2D",
+    return [lyr for lyr in model.layers if type(lyr).__name__ in ("Dense", "QDense", "Conv2D", "QConv2D",
                                                              "ApproxDense", "ApproxConv2D")]
 
 
@@ -238,15 +238,15 @@ def to_approx(model, multipliers="exact", calib_x=None, assignment=None, layers=
     integer bits come from the largest kernel magnitude.  Quantized layers
     contribute their quantized kernel.  Models must be functional or Sequential.
     """
-    targets = [l for l in _kernel_layers(model) if layers is None or l.name in layers]
+    targets = [lyr for lyr in _kernel_layers(model) if layers is None or lyr.name in layers]
     in_max = {}
     if calib_x is not None and targets:
-        probe = tf.keras.Model(model.inputs, [l.input for l in targets])
+        probe = tf.keras.Model(model.inputs, [lyr.input for lyr in targets])
         outs = probe.predict(calib_x, verbose=0, batch_size=512)
         if len(targets) == 1:
             outs = [outs]
-        in_max = {l.name: float(np.max(np.abs(o))) for l, o in zip(targets, outs)}
-    target_names = {l.name for l in targets}
+        in_max = {lyr.name: float(np.max(np.abs(o))) for lyr, o in zip(targets, outs)}
+    target_names = {lyr.name for lyr in targets}
     new_kernels = {}
 
     def clone(layer):

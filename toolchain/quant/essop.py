@@ -31,7 +31,7 @@ from toolchain.errors import ConfigError, DataError
 
 
 def _dense_layers(model):
-    return [l for l in model.layers if type(l).__name__ in ("Dense", "QDense")]
+    return [lyr for lyr in model.layers if type(lyr).__name__ in ("Dense", "QDense")]
 
 
 def _seed(base: int, i: int) -> int:
@@ -71,7 +71,7 @@ class EssopTrainer:
                        _es.LFSR(_es.DEFAULT_WIDTH, _seed(seed_d, i), _es.DEFAULT_TAPS_D))
                       for i in range(len(self.dense))]
         self.loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
-        dense_vars = {id(v) for l in self.dense for v in l.trainable_variables}
+        dense_vars = {id(v) for lyr in self.dense for v in lyr.trainable_variables}
         self.other_vars = [v for v in model.trainable_variables if id(v) not in dense_vars]
 
     def _forward(self, x, training=True):

@@ -66,7 +66,7 @@ class PotPruning(tf.keras.callbacks.Callback):
         return self.target * (1.0 - (1.0 - p) ** self.power)
 
     def _targets(self):
-        return [(l, q) for l, q in _pot_layers(self.model) if self.layer_names is None or l.name in self.layer_names]
+        return [(lyr, q) for lyr, q in _pot_layers(self.model) if self.layer_names is None or lyr.name in self.layer_names]
 
     def on_train_begin(self, logs=None):
         for layer, q in self._targets():
@@ -76,7 +76,7 @@ class PotPruning(tf.keras.callbacks.Callback):
         if epoch < self.begin:
             return
         s = self.scheduled(epoch)
-        reached = prune_to(self.model, s, base_margins=self._base, layers=[l for l, _ in self._targets()])
+        reached = prune_to(self.model, s, base_margins=self._base, layers=[lyr for lyr, _ in self._targets()])
         self.history.append({"epoch": epoch, "scheduled": s, "reached": reached})
         if logs is not None:
             logs["pot_sparsity"] = reached

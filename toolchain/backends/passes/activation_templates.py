@@ -11,7 +11,6 @@ from hls4ml.backends.template import FunctionCallTemplate
 from hls4ml.model.layers import Activation
 
 
-
 class ArithReluFunctionTemplate(FunctionCallTemplate):
     def __init__(self):
         super().__init__(Activation, include_header=["nnet_utils/nnet_activation.h", "nnet_utils/nnet_arith_common.h"])
