@@ -8,9 +8,25 @@ from __future__ import annotations
 
 
 class Arith4mlError(Exception):
-    """Base of all user-facing errors. ``exit_code`` is used by the CLI."""
+    """Base of all user-facing errors. ``exit_code`` is used by the CLI.
+
+    ``layer`` and ``key`` name what the error is about (a layer of the model, a config key such as
+    ``Moduli``) as structured fields, so that callers can point at the config line that set it
+    without parsing the message.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str = "", *, layer: str | None = None, key: str | None = None):
+        super().__init__(message)
+        self.layer = layer
+        self.key = key
+
+    def located(self, where: str) -> "Arith4mlError":
+        """The same error (class, exit code, fields) with ``where`` (e.g. ``FILE line N``) put in front."""
+        new = type(self)(f"{where}: {self}", layer=self.layer, key=self.key)
+        new.exit_code = self.exit_code
+        return new
 
 
 class ArithValueError(Arith4mlError, ValueError):
