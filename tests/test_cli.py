@@ -84,7 +84,8 @@ def _save_mlp(path: Path, seed: int = 0):
 
     rng = np.random.default_rng(seed)
     inp = tf.keras.Input((N_IN,), name="x")
-    x = QDense(N_HID, kernel_quantizer=quantized_po2(4, 1), bias_quantizer=quantized_bits(8, 3, alpha=1), name="fc1")(inp)
+    x = QDense(N_HID, kernel_quantizer=quantized_po2(4, 1), bias_quantizer=quantized_bits(8, 3, alpha=1),
+               name="fc1")(inp)
     x = QActivation(quantized_relu(6, 2), name="relu1")(x)
     out = QDense(N_OUT, kernel_quantizer=ternary(alpha=1), bias_quantizer=quantized_bits(8, 3, alpha=1), name="fc2")(x)
     model = tf.keras.Model(inp, out)
@@ -315,7 +316,7 @@ def test_moduli_not_coprime(mlp, tmp_path, capsys):
     rc, _, err = _run(capsys, "convert", mlp[0], "--backend", "rns", "--board", "pynq-z2", "-o", tmp_path / "out",
                       "--config", cfg)
     line = _one_error(err, "convert")
-    assert rc == 2 and "fc1" in line and "coprime" in line and "hls.yml line 5" in line
+    assert rc == 2 and "fc1" in line and "coprime" in line and "hls.yml:5: LayerName.fc1.Moduli:" in line
     assert _leftovers(tmp_path, "out") == []
 
 
@@ -335,19 +336,22 @@ def test_moduli_too_small_say_the_bits_needed(mlp, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("text, words", [
-    ("Modle:\n  ReuseFactor: 1\n", ["Modle", "line 1", "LayerName"]),
-    ("LayerName:\n  fc1:\n    Modul: [7, 8, 9]\n", ["Modul", "line 3", "fc1", "Moduli"]),
-    ("LayerName:\n  fc9:\n    Moduli: [7, 8, 9]\n", ["fc9", "line 2", "fc1"]),
-    ("LayerName:\n  fc1:\n    Precision: {result: 'fixd<8,3>'}\n", ["fixd<8,3>", "line 3"]),
-    ("LayerName:\n  fc1:\n    Precision: {result: fixed<8,3>}\n", ["fixed<8", "line 3", "quote"]),
-    ("LayerName:\n  fc1:\n    Reverse: crtt\n", ["crtt", "line 3", "mrc"]),
-    ("LayerName:\n  fc1: [1, 2]\n", ["fc1", "line 2"]),
-    ("- just\n- a list\n", ["mapping"]),
-    ("LayerName:\n  fc1: {Moduli: [7, 8\n", ["line", "YAML"]),
+    ("Modle:\n  ReuseFactor: 1\n", ["Modle", "hls.yml:1: Modle:", "LayerName"]),
+    ("LayerName:\n  fc1:\n    Modul: [7, 8, 9]\n", ["Modul", "hls.yml:3: LayerName.fc1.Modul:", "Moduli"]),
+    ("LayerName:\n  fc9:\n    Moduli: [7, 8, 9]\n", ["fc9", "hls.yml:2: LayerName.fc9:", "fc1"]),
+    ("LayerName:\n  fc1:\n    Precision: {result: 'fixd<8,3>'}\n",
+     ["fixd<8,3>", "hls.yml:3: LayerName.fc1.Precision.result:"]),
+    ("LayerName:\n  fc1:\n    Precision: {result: fixed<8,3>}\n",
+     ["fixed<8", "hls.yml:3: LayerName.fc1.Precision.result:", "quote"]),
+    ("LayerName:\n  fc1:\n    Reverse: crtt\n", ["crtt", "hls.yml:3: LayerName.fc1.Reverse:", "mrc"]),
+    ("LayerName:\n  fc1: [1, 2]\n", ["fc1", "hls.yml:2: LayerName.fc1:"]),
+    ("- just\n- a list\n", ["hls.yml:1:", "mapping"]),
+    (b"LayerName:\n  fc1:\n    Moduli: [7, 8, 9] # \xe9\n", ["hls.yml:3:", "UTF-8"]),
+    ("LayerName:\n  fc1: {Moduli: [7, 8\n", ["hls.yml:3:", "YAML"]),
 ])
 def test_bad_config(mlp, tmp_path, capsys, text, words):
     cfg = tmp_path / "hls.yml"
-    cfg.write_text(text)
+    cfg.write_bytes(text if isinstance(text, bytes) else text.encode())
     rc, _, err = _run(capsys, "convert", mlp[0], "--backend", "rns", "--board", "pynq-z2", "-o", tmp_path / "out",
                       "--config", cfg)
     line = _one_error(err, "convert")
@@ -377,10 +381,53 @@ def test_missing_or_unreadable_model(tmp_path, capsys, content):
     assert _leftovers(tmp_path, "o") == []
 
 
-def test_missing_config_file(mlp, tmp_path, capsys):
+@pytest.mark.parametrize("name", ["nope.yml", "a_directory.yml"])
+def test_missing_config_file(mlp, tmp_path, capsys, name):
+    (tmp_path / "a_directory.yml").mkdir()
     rc, _, err = _run(capsys, "convert", mlp[0], "--backend", "rns", "--board", "pynq-z2", "-o", tmp_path / "o",
-                      "--config", tmp_path / "nope.yml")
-    assert rc == 2 and "nope.yml" in _one_error(err, "convert")
+                      "--config", tmp_path / name)
+    assert rc == 2 and name in _one_error(err, "convert")
+    assert _leftovers(tmp_path, "o") == []
+
+
+LOCATE_YML = """\
+Model:
+  Moduli: [7, 8, 9]
+LayerName:
+  fc1:
+    Reverse: mrc
+    Moduli: [31, 32, 33]
+  fc2: {Reverse: crt}
+"""
+
+
+@pytest.mark.parametrize("layer, key, where", [
+    ("fc1", "Moduli", "hls.yml:6: LayerName.fc1.Moduli"),  # the layer's own setting
+    ("fc2", "Moduli", "hls.yml:2: Model.Moduli"),  # the model-wide one
+    (None, "Moduli", "hls.yml:2: Model.Moduli"),
+    ("fc2", "NK", "hls.yml:7: LayerName.fc2"),  # not set anywhere: the layer's entry
+    ("fc1", None, "hls.yml:4: LayerName.fc1"),
+    ("fc3", "NK", None),  # nothing in the file is about it
+    (None, None, None),
+])
+def test_backend_errors_point_at_the_config_line(tmp_path, layer, key, where):
+    """project._locate uses the error's layer/key fields, never its text."""
+    from toolchain import project
+    from toolchain.errors import UnsupportedError
+
+    cfg = tmp_path / "hls.yml"
+    cfg.write_text(LOCATE_YML)
+    user = project.read_user_config(cfg, "rns")
+    exc = UnsupportedError("layer fc9: something about NK and Precision", layer=layer, key=key)  # text misleads
+    exc.exit_code = 7
+    located = project._locate(user, exc)
+    if where is None:
+        assert located is exc
+        return
+    assert type(located) is UnsupportedError and located.exit_code == 7
+    assert (located.layer, located.key) == (layer, key)
+    assert str(located) == f"{tmp_path / where}: layer fc9: something about NK and Precision"
+    assert project._locate(project.validate_user_config(user.data, "rns"), exc) is exc  # no file: nothing to add
 
 
 def _bad_data(tmp_path: Path, kind: str) -> Path:

@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+from functools import partial
 from pathlib import Path
 
-import yaml
-
+from toolchain import yamlfile
 from toolchain.arith.rns import REVERSE_CONVERSIONS as REVERSE
+from toolchain.atomic import atomic_directory
 from toolchain.backends.plan import ARITHMETICS as _ARITHMETICS_BY_KIND
 from toolchain.backends.plan import CONFIG_KEYS
-from toolchain.errors import Arith4mlError, ConfigError, DataError, UnsupportedError
+from toolchain.errors import Arith4mlError, ArithValueError, ConfigError, DataError, UnsupportedError
+from toolchain.yamlfile import YamlFile
 
 BACKENDS = {"bitshift": "Bitshift", "rns": "RNS"}
 IO_TYPES = ("io_parallel", "io_stream")
@@ -27,35 +26,6 @@ HLS4ML_LAYER_KEYS = ("Precision", "ReuseFactor", "Strategy", "Trace", "TargetCyc
 ARITH_MODEL_KEYS = CONFIG_KEYS
 ARITH_LAYER_KEYS = ARITH_MODEL_KEYS + ("Softmax",)
 ARITHMETICS = tuple(dict.fromkeys(a for offered in _ARITHMETICS_BY_KIND.values() for a in offered))
-
-
-class UserConfig(dict):
-    """A parsed hls.yml that remembers its file and the line of every key, for error messages."""
-
-    def __init__(self, data=None, path: str | Path | None = None, lines: dict | None = None):
-        super().__init__(data or {})
-        self.path = None if path is None else str(path)
-        self.lines = lines or {}
-
-    def where(self, *keys) -> str:
-        """'FILE line N' of the key path ``keys`` (or of the file), for messages."""
-        if self.path is None:
-            return "config"
-        for n in range(len(keys), 0, -1):  # the innermost key we know a line for
-            line = self.lines.get(tuple(str(k) for k in keys[:n]))
-            if line:
-                return f"{self.path} line {line}"
-        return self.path
-
-
-def _key_lines(node, prefix: tuple = ()) -> dict:
-    out: dict = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            path = prefix + (str(key.value),)
-            out.setdefault(path, key.start_mark.line + 1)
-            out.update({k: v for k, v in _key_lines(value, path).items() if k not in out})
-    return out
 
 
 def load_keras_model(path: str | Path, allow_lambda: bool = False):
@@ -100,89 +70,110 @@ def _layer_keys(backend: str) -> set[str]:
     return keys
 
 
-def _check_precision(cfg: UserConfig, value, keys: tuple) -> None:
+def _precision_problem(value) -> str | None:
+    """Why ``value`` is not an hls4ml precision string (or ``auto``), or None."""
     from hls4ml.backends.fpga.fpga_backend import FPGABackend
 
+    if not isinstance(value, str):
+        return f"must be a type string such as 'fixed<16,6>' or 'auto', not {value!r}"
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        FPGABackend.convert_precision_string(value)
+    except Exception:  # noqa: BLE001 - hls4ml raises ValueError/others for a bad string
+        unclosed = "<" in value and ">" not in value  # YAML split fixed<8,3> at its comma
+        hint = "; quote types that contain commas inside a {...} YAML mapping" if unclosed else ""
+        return f"'{value}' is not a precision (e.g. 'fixed<16,6>', 'ufixed<8,3,RND,SAT>', 'int<8>', 'auto'){hint}"
+    return None
+
+
+def _check_precision(cfg: YamlFile, value, keys: tuple) -> None:
+    """Precision is one type string, or a mapping of variable (result, weight, accum...) to type strings."""
     items = value.items() if isinstance(value, dict) else [(None, value)]
     for var, text in items:
-        at = keys + ((var,) if var is not None else ())
-        if not isinstance(text, str):
-            raise ConfigError(f"{cfg.where(*at)}: {'/'.join(map(str, at))} must be a type string such as "
-                              f"'fixed<16,6>' or 'auto', not {text!r}")
-        if text.strip().lower() == "auto":
-            continue
-        try:
-            FPGABackend.convert_precision_string(text)
-        except Exception:  # noqa: BLE001 - hls4ml raises ValueError/others for a bad string
-            hint = ("; quote types that contain commas inside a {...} YAML mapping"
-                    if "<" in text and ">" not in text else "")
-            raise ConfigError(f"{cfg.where(*at)}: {'/'.join(map(str, at))}: '{text}' is not a precision "
-                              f"(e.g. 'fixed<16,6>', 'ufixed<8,3,RND,SAT>', 'int<8>', 'auto'){hint}") from None
+        problem = _precision_problem(text)
+        if problem:
+            raise cfg.error(keys + ((var,) if var is not None else ()), problem)
 
 
-def _check_entry(cfg: UserConfig, entry, keys: tuple, allowed: set[str], what: str) -> None:
+def _moduli_problem(value) -> str | None:
+    from toolchain.arith import rns
+
+    try:
+        rns.validate_moduli(value)
+    except ArithValueError as exc:
+        return str(exc)
+    return None
+
+
+def _nk_problem(value) -> str | None:
+    ok = (isinstance(value, (list, tuple)) and len(value) == 2
+          and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+          and value[0] >= 1 and 0 <= value[1] <= value[0])
+    return None if ok else f"NK must be [N, k] with integers 0 <= k <= N, e.g. [8, 2]; got {value!r}"
+
+
+def _choice_problem(key: str, choices: tuple[str, ...], value) -> str | None:
+    return None if str(value).lower() in choices else f"{key} '{value}' is not one of {', '.join(choices)}"
+
+
+def _positive_problem(key: str, value) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return None if ok else f"{key} must be a positive integer; got {value!r}"
+
+
+# checks of one hls.yml value: key -> the problem with a value (a phrase), or None
+_VALUE_CHECKS = {
+    "Moduli": _moduli_problem,
+    "NK": _nk_problem,
+    "Reverse": partial(_choice_problem, "Reverse", REVERSE),
+    "Arithmetic": partial(_choice_problem, "Arithmetic", ARITHMETICS),
+    **{key: partial(_positive_problem, key) for key in ("ReuseFactor", "TableSize", "BramFactor",
+                                                        "ParallelizationFactor")},
+}
+
+
+def _check_entry(cfg: YamlFile, entry, keys: tuple, allowed: set[str], what: str) -> None:
     """Check one Model or LayerName entry: a mapping of known keys with sensible values."""
     if entry is None:
         return
     if not isinstance(entry, dict):
-        raise ConfigError(f"{cfg.where(*keys)}: {what} must be a mapping of keys such as Precision, Moduli; "
-                          f"got {entry!r}")
+        raise cfg.error(keys, f"{what} must be a mapping of keys such as Precision, Moduli; got {entry!r}")
     for key, value in entry.items():
-        at = keys + (key,)
         if key not in allowed:
-            raise ConfigError(f"{cfg.where(*at)}: unknown key '{key}' for {what}; known: {', '.join(sorted(allowed))}")
+            raise cfg.error(keys + (key,), f"unknown key '{key}' for {what}; known: {', '.join(sorted(allowed))}")
         if key == "Precision":
-            _check_precision(cfg, value, at)
-        elif key == "Moduli":
-            from toolchain.arith import rns
-            from toolchain.errors import ArithValueError
-
-            try:
-                rns.validate_moduli(value)
-            except ArithValueError as exc:
-                raise ConfigError(f"{cfg.where(*at)}: {what}: Moduli: {exc}") from None
-        elif key == "Reverse":
-            if str(value).lower() not in REVERSE:
-                raise ConfigError(f"{cfg.where(*at)}: {what}: Reverse '{value}' is not one of {', '.join(REVERSE)}")
-        elif key == "Arithmetic":
-            if str(value).lower() not in ARITHMETICS:
-                raise ConfigError(f"{cfg.where(*at)}: {what}: Arithmetic '{value}' is not one of {', '.join(ARITHMETICS)}")
-        elif key == "NK":
-            ok = (isinstance(value, (list, tuple)) and len(value) == 2
-                  and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-                  and value[0] >= 1 and 0 <= value[1] <= value[0])
-            if not ok:
-                raise ConfigError(f"{cfg.where(*at)}: {what}: NK must be [N, k] with integers 0 <= k <= N, "
-                                  f"e.g. [8, 2]; got {value!r}")
-        elif key in ("ReuseFactor", "TableSize", "BramFactor", "ParallelizationFactor"):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{cfg.where(*at)}: {what}: {key} must be a positive integer; got {value!r}")
+            _check_precision(cfg, value, keys + (key,))
+        elif key in _VALUE_CHECKS:
+            problem = _VALUE_CHECKS[key](value)
+            if problem:
+                raise cfg.error(keys + (key,), problem)
 
 
-def validate_user_config(cfg: dict, backend: str = "Bitshift") -> UserConfig:
+def validate_user_config(cfg: dict | YamlFile | None, backend: str = "Bitshift") -> YamlFile:
     """Check a user hls.yml (structure, keys, values) without the model; errors name file, line and key."""
-    if not isinstance(cfg, UserConfig):
+    if not isinstance(cfg, YamlFile):
         if cfg is not None and not isinstance(cfg, dict):
             raise ConfigError(f"config must be a mapping with Model and/or LayerName keys; got {type(cfg).__name__}")
-        cfg = UserConfig(cfg)
-    for key, value in cfg.items():
+        cfg = YamlFile(cfg)
+    for key, value in cfg.data.items():
         if key == "Model":
             _check_entry(cfg, value, ("Model",), set(HLS4ML_MODEL_KEYS) | set(ARITH_MODEL_KEYS), "Model")
         elif key == "LayerName":
             if value is None:
                 continue
             if not isinstance(value, dict):
-                raise ConfigError(f"{cfg.where('LayerName')}: LayerName must map layer names to their settings; "
-                                  f"got {value!r}")
+                raise cfg.error(("LayerName",), f"LayerName must map layer names to their settings; got {value!r}")
             allowed = _layer_keys(BACKENDS.get(str(backend).lower(), backend))
             for layer, entry in value.items():
                 _check_entry(cfg, entry, ("LayerName", layer), allowed, f"layer {layer}")
         else:
-            raise ConfigError(f"{cfg.where(key)}: unknown config key '{key}'; known: Model, LayerName")
+            raise cfg.error((key,), f"unknown config key '{key}'; known: Model, LayerName")
     return cfg
 
 
-def hls_config(model, backend: str, user_config: dict | None = None) -> dict:
+def hls_config(model, backend: str, user_config: dict | YamlFile | None = None) -> dict:
+    """hls4ml's per-layer config of ``model`` for ``backend`` with the user's hls.yml settings merged in."""
     import hls4ml
 
     user = validate_user_config(user_config or {}, backend)
@@ -192,12 +183,12 @@ def hls_config(model, backend: str, user_config: dict | None = None) -> dict:
         raise
     except Exception as exc:  # noqa: BLE001 - hls4ml raises bare Exception for what it cannot parse
         _raise_unsupported(model, backend, exc)
-    for key, value in user.items():
+    for key, value in user.data.items():
         if key == "LayerName":
             for layer, extra in (value or {}).items():
                 if layer not in cfg["LayerName"]:
-                    raise ConfigError(f"{user.where('LayerName', layer)}: config names layer '{layer}', which the "
-                                      f"model does not have; layers: {', '.join(cfg['LayerName'])}")
+                    raise user.error(("LayerName", layer), f"config names layer '{layer}', which the model does not "
+                                                           f"have; layers: {', '.join(cfg['LayerName'])}")
                 _merge(cfg["LayerName"][layer], extra or {})
         elif key == "Model":
             _merge(cfg["Model"], value or {})
@@ -213,32 +204,12 @@ def _merge(base: dict, extra: dict) -> None:
             base[key] = value
 
 
-def read_user_config(path: str | Path | None, backend: str = "Bitshift") -> UserConfig:
+def read_user_config(path: str | Path | None, backend: str = "Bitshift") -> YamlFile:
     """Read and check an hls4ml-style YAML config (``yaml.safe_load``); errors name file, line and key."""
     if path is None:
-        return UserConfig()
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' does not exist" if not path.exists()
-                          else f"config file '{path}' is not a file")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file '{path}' cannot be read: {exc.__class__.__name__}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-        lines = _key_lines(yaml.compose(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None)
-        raise ConfigError(f"{path}{where}: not valid YAML{f' ({problem})' if problem else ''}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping with Model and/or LayerName keys; "
-                          f"got a {type(data).__name__}")
-    return validate_user_config(UserConfig(data, path, lines), backend)
+        return YamlFile()
+    doc = yamlfile.load(path, expected="a mapping with Model and/or LayerName keys")
+    return validate_user_config(doc, backend)
 
 
 def is_project(path: str | Path) -> bool:
@@ -338,28 +309,35 @@ def _raise_unsupported(model, backend: str, exc: Exception):
     raise UnsupportedError(f"{where}{what}, which hls4ml and the {backend} backend cannot map") from None
 
 
-def _locate(user: UserConfig, exc: Arith4mlError) -> Arith4mlError:
-    """Prefix a backend error about ``layer X`` with the config file and line that configure X, if any."""
-    import re
+def _locate(user: YamlFile, exc: Arith4mlError) -> Arith4mlError:
+    """``exc`` with the config file and line that set what it is about in front, if the file set it.
 
-    m = re.match(r"layer (\S+?):", str(exc))
-    if user.path is None or not m:
-        return exc
-    layer, text = m.group(1), str(exc).lower()
-    known = set(user.lines)
-    mentioned = [k for k in ("Moduli", "NK", "Arithmetic", "Reverse", "Softmax", "Precision") if k.lower() in text]
-    candidates = [("LayerName", layer, k) for k in mentioned] + [("Model", k) for k in mentioned]
-    candidates.append(("LayerName", layer))
+    Uses the error's ``layer`` and ``key`` fields: the layer's own setting of ``key``, else the
+    model-wide one, else the layer's entry.  Errors the file did not configure come back unchanged.
+    """
+    layer, key = exc.layer, exc.key
+    candidates = []
+    if layer is not None and key is not None:
+        candidates.append(("LayerName", layer, key))
+    if key is not None:
+        candidates.append(("Model", key))
+    if layer is not None:
+        candidates.append(("LayerName", layer))
     for keys in candidates:
-        if keys in known:
-            located = type(exc)(f"{user.where(*keys)}: {exc}")
-            located.exit_code = exc.exit_code
-            return located
+        if user.path is not None and user.line(*keys) is not None:
+            return exc.located(user.at(keys))
     return exc
 
 
+def _replaceable(path: Path, force: bool) -> bool:
+    """Whether convert may replace the existing directory ``path`` (ConfigError saying why not)."""
+    check_output_dir(path, force)
+    return True
+
+
 def convert(model, backend: str, out_dir: str | Path, part: str, clock_period: float = 10,
-            io_type: str = "io_parallel", user_config: dict | None = None, force: bool = False, compile: bool = True):
+            io_type: str = "io_parallel", user_config: dict | YamlFile | None = None, force: bool = False,
+            compile: bool = True):
     """Write (and compile) a project in ``out_dir`` atomically; returns the hls4ml model.
 
     Nothing is left behind on failure: the project is written into a hidden
@@ -380,15 +358,7 @@ def convert(model, backend: str, out_dir: str | Path, part: str, clock_period: f
     check_layers(model, backend)
     user = validate_user_config(user_config or {}, backend)
     cfg = hls_config(model, backend, user)
-    created = [p for p in [out_dir.parent, *out_dir.parent.parents] if not p.exists()]
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    except OSError as exc:
-        _remove_empty(created)
-        raise ConfigError(f"cannot create output directory '{out_dir}': {exc.strerror or exc}") from None
-    old = None
-    try:
+    with atomic_directory(out_dir, partial(_replaceable, force=force), "output directory") as staging:
         try:
             hm = hls4ml.converters.convert_from_keras_model(model, backend=backend, hls_config=cfg,
                                                             output_dir=str(staging), part=part,
@@ -403,32 +373,9 @@ def convert(model, backend: str, out_dir: str | Path, part: str, clock_period: f
         hm.write()
         model.save(staging / MODEL_FILE)  # h5 reloads with the QKeras custom objects; .keras does not
         meta = {"tool": "arith4ml", "backend": backend, "part": part, "clock_period": clock_period,
-                "io_type": io_type, "user_config": dict(user)}
-        (staging / META).write_text(json.dumps(meta, indent=1) + "\n")
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-            os.replace(out_dir, old / "project")
-        staging.rename(out_dir)
-    except BaseException:
-        if old is not None and not out_dir.exists() and (old / "project").exists():
-            os.replace(old / "project", out_dir)  # put the previous project back
-        shutil.rmtree(staging, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        _remove_empty(created)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+                "io_type": io_type, "user_config": user.data}
+        (staging / META).write_text(json.dumps(meta, indent=1) + "\n")  # last: it marks a complete project
     return reopen(out_dir, compile=compile)
-
-
-def _remove_empty(created: list[Path]) -> None:
-    """Remove the parent directories a failed convert created (innermost first) while they are empty."""
-    for p in created:
-        try:
-            p.rmdir()
-        except OSError:
-            break
 
 
 def reopen(project_dir: str | Path, compile: bool = True):
@@ -449,7 +396,8 @@ def reopen(project_dir: str | Path, compile: bool = True):
         meta = json.loads(meta_path.read_text())
         backend, part, clock, io_type = meta["backend"], meta["part"], meta["clock_period"], meta["io_type"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"'{meta_path}' is damaged ({exc.__class__.__name__}: {exc}); convert the model again") from None
+        raise DataError(f"'{meta_path}' is damaged ({exc.__class__.__name__}: {exc}); "
+                        f"convert the model again") from None
     model = load_keras_model(project_dir / MODEL_FILE, allow_lambda=True)
     cfg = hls_config(model, backend, meta.get("user_config"))
     hm = hls4ml.converters.convert_from_keras_model(model, backend=backend, hls_config=cfg,

@@ -27,7 +27,6 @@ All operands are signed 8-bit integer codes (-128..127); results are int64.
 from __future__ import annotations
 
 import os
-import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from toolchain.atomic import atomic_file
 from toolchain.errors import ArithValueError
 
 BITS = 8  # operand width of ROUPMultiplier, TableMultiplier and the matmul/conv models
@@ -326,18 +326,11 @@ def save_table(table: Multiplier | Any, path: str | os.PathLike) -> Path:
             i, j = (int(v) for v in np.argwhere(bad)[0])
             raise ArithValueError(f"cannot save {str(p)!r} as a raw int16 table: entry [{i}, {j}] "
                                   f"(a={i + A_MIN}, b={j + A_MIN}) is {int(arr[i, j])}; use a .npy file")
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if raw:
-                fh.write(np.ascontiguousarray(arr, dtype=RAW_DTYPE).tobytes())
-            else:
-                np.save(fh, np.asarray(arr, dtype=np.int64), allow_pickle=False)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(p, "wb") as fh:
+        if raw:
+            fh.write(np.ascontiguousarray(arr, dtype=RAW_DTYPE).tobytes())
+        else:
+            np.save(fh, np.asarray(arr, dtype=np.int64), allow_pickle=False)
     return p
 
 
