@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from toolchain import project
 from toolchain.arith import rns
+from toolchain.atomic import write_text_atomic
 from toolchain.errors import DataError
 
 
@@ -59,15 +59,9 @@ def run(args: argparse.Namespace) -> int:
     rows = layer_rows(hm)
     print(format_table(rows))
     out = Path(args.project) / "report.json"
-    tmp = out.with_name(f".{out.name}.tmp")
     try:
-        tmp.write_text(json.dumps(rows, indent=1) + "\n")
-        os.replace(tmp, out)  # never a half-written report.json
+        write_text_atomic(out, json.dumps(rows, indent=1) + "\n")  # never a half-written report.json
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise DataError(f"cannot write '{out}': {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     print(f"written {out}")
     return 0
