@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from toolchain import project, reference
+from toolchain.arith.checks import first_index
 from toolchain.errors import DataError, ToolMissingError
 
 
@@ -52,8 +53,9 @@ def load_inputs(path: str | None, shape: tuple[int, ...], n: int, seed: int = 0)
     if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
         raise DataError(f"data file '{p}': samples of shape {x.shape[1:]} do not fit the model input {shape}")
     bad = ~np.isfinite(x.reshape(len(x), -1))
-    if bad.any():
-        s, i = (int(v) for v in np.argwhere(bad)[0])
+    first = first_index(bad)
+    if first is not None:
+        s, i = first
         raise DataError(f"data file '{p}': sample {s} value {i} is {x.reshape(len(x), -1)[s, i]} "
                         f"({int(bad.sum())} non-finite values); only finite inputs can be simulated")
     return x.reshape(len(x), *shape)

@@ -34,6 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from toolchain.arith.checks import first_index, require_in_range, require_integer_valued
 from toolchain.atomic import atomic_file
 from toolchain.errors import ArithValueError
 
@@ -81,12 +82,9 @@ def _as_codes(x: Any, what: str, bits: int = BITS, layout: str | None = None) ->
         raise ArithValueError(f"{what} has dtype {arr.dtype}; expected signed {bits}-bit integer codes")
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     if np.issubdtype(arr.dtype, np.floating):
-        bad = ~np.isfinite(arr) | (arr != np.floor(arr)) | (arr < lo) | (arr > hi)
+        require_integer_valued(arr, lo, hi, what)
     else:
-        bad = (arr < lo) | (arr > hi)
-    if np.any(bad):
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ArithValueError(f"{what} holds {arr[idx]!r} at index {idx}; expected integers in {lo}..{hi}")
+        require_in_range(arr, lo, hi, what, f"integers in {lo}..{hi}")
     return arr.astype(np.int64)
 
 
@@ -235,8 +233,9 @@ def _check_table(table: Any, what: str) -> np.ndarray:
         bad = arr >= np.uint64(1 << 62)
     else:
         bad = np.zeros(arr.shape, dtype=bool)
-    if np.any(bad):
-        i, j = (int(v) for v in np.argwhere(bad)[0])
+    first = first_index(bad)
+    if first is not None:
+        i, j = first
         raise ArithValueError(f"{what} entry [{i}, {j}] (a={i + A_MIN}, b={j + A_MIN}) is {arr[i, j]!r}; "
                               f"expected an integer product of magnitude below 2**62")
     out = arr.astype(np.int64)  # always a copy
@@ -321,9 +320,9 @@ def save_table(table: Multiplier | Any, path: str | os.PathLike) -> Path:
     raw = p.suffix.lower() != ".npy"
     if raw:
         info = np.iinfo(RAW_DTYPE)
-        bad = (arr < info.min) | (arr > info.max)
-        if np.any(bad):
-            i, j = (int(v) for v in np.argwhere(bad)[0])
+        first = first_index((arr < info.min) | (arr > info.max))
+        if first is not None:
+            i, j = first
             raise ArithValueError(f"cannot save {str(p)!r} as a raw int16 table: entry [{i}, {j}] "
                                   f"(a={i + A_MIN}, b={j + A_MIN}) is {int(arr[i, j])}; use a .npy file")
     with atomic_file(p, "wb") as fh:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from toolchain.arith.checks import first_index, require_finite
 from toolchain.errors import ArithValueError
 
 __all__ = [
@@ -173,10 +174,7 @@ def _check_vector(v: np.ndarray | list, what: str) -> np.ndarray:
     v = v.astype(np.float64, copy=False)
     if v.ndim != 1:
         raise ArithValueError(f"{what} must be a 1-D vector; got shape {v.shape}")
-    bad = ~np.isfinite(v)
-    if np.any(bad):
-        i = int(np.flatnonzero(bad)[0])
-        raise ArithValueError(f"{what} contains {v[i]!r} at index {i}; only finite values are allowed")
+    require_finite(v, what, vector=True)
     return v
 
 
@@ -204,10 +202,7 @@ def pow2_scale(v: np.ndarray) -> tuple[np.ndarray, int]:
     if v.dtype.kind not in "biuf":
         raise ArithValueError(f"pow2_scale() got dtype {v.dtype}; expected a real numeric array")
     v = v.astype(np.float64)
-    bad = ~np.isfinite(v)
-    if np.any(bad):
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ArithValueError(f"pow2_scale() input contains {v[idx]!r} at index {idx}; only finite values are allowed")
+    require_finite(v, "pow2_scale() input")
     m = float(np.max(np.abs(v))) if v.size else 0.0
     if m == 0.0:
         return np.zeros_like(v), 0
@@ -223,9 +218,9 @@ def quantize_magnitude(mag: np.ndarray, width: int) -> np.ndarray:
     """
     width = _check_width(width)
     mag = _check_vector(mag, "magnitude vector")
-    bad = (mag < 0) | (mag > 1)
-    if np.any(bad):
-        i = int(np.flatnonzero(bad)[0])
+    first = first_index((mag < 0) | (mag > 1))
+    if first is not None:
+        i, = first
         raise ArithValueError(f"magnitude {mag[i]!r} at index {i} is outside [0, 1]")
     v = np.ldexp(mag, width)  # exact
     fl = np.floor(v)
@@ -252,9 +247,9 @@ def encode_streams(mag: np.ndarray, BL: int, randoms: np.ndarray, width: int = D
     r = np.asarray(randoms)
     if r.dtype.kind not in "iu" or r.shape != (BL,):
         raise ArithValueError(f"randoms must be {BL} integers (shape ({BL},)); got dtype {r.dtype}, shape {r.shape}")
-    bad = (r < 0) | (r >= (1 << width))
-    if np.any(bad):
-        i = int(np.flatnonzero(bad)[0])
+    first = first_index((r < 0) | (r >= (1 << width)))
+    if first is not None:
+        i, = first
         raise ArithValueError(f"random number {int(r[i])} at step {i} does not fit {width} bits")
     return r.astype(np.int64)[:, None] < q[None, :]
 
@@ -304,9 +299,9 @@ def _check_inputs(x: np.ndarray, delta: np.ndarray, BL: int, lr_shift: int) -> t
         raise ArithValueError(f"lr_shift={lr_shift!r} must be an integer (learning rate 2**lr_shift)")
     x = _check_vector(x, "x")
     delta = _check_vector(delta, "delta")
-    neg = x < 0
-    if np.any(neg):
-        i = int(np.flatnonzero(neg)[0])
+    first = first_index(x < 0)
+    if first is not None:
+        i, = first
         raise ArithValueError(f"x contains {x[i]!r} at index {i}; ESSOP needs x >= 0 (post-ReLU activations)")
     return x, delta, BL
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from toolchain.arith.checks import require_finite
 from toolchain.errors import ArithValueError
 
 ROUNDING_MODES = ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV")
@@ -113,13 +114,6 @@ def parse_type(text: str) -> FixedType:
     return FixedType(width, integer, signed, rounding, overflow)
 
 
-def _check_finite(x: np.ndarray, what: str) -> None:
-    bad = ~np.isfinite(x)
-    if np.any(bad):
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ArithValueError(f"{what} contains {x[idx]!r} at index {idx}; only finite values can be quantized")
-
-
 def _round_scaled(v: np.ndarray, rounding: str) -> np.ndarray:
     """Round float64 ``v`` (already scaled by ``2**frac``) to integers held in float64.
 
@@ -178,7 +172,7 @@ def quantize(x: np.ndarray | float, t: FixedType) -> np.ndarray:
     :class:`ArithValueError`.
     """
     x = np.asarray(x, dtype=np.float64)
-    _check_finite(x, "input to quantize()")
+    require_finite(x, "input to quantize()", "only finite values can be quantized")
     v = np.ldexp(x, t.frac)  # exact: scaling by a power of two
     return _overflow_float(_round_scaled(v, t.rounding), t).astype(np.int64)
 

@@ -46,6 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from toolchain.arith.checks import first_index, require_finite
 from toolchain.errors import ArithValueError
 
 EXP_MIN, EXP_MAX = -128, 127  # exponents are stored as int8
@@ -106,19 +107,12 @@ def qkeras_exponent_range(bits: int, max_value: float | None = None) -> tuple[in
     return lo, hi
 
 
-def _check_finite(w: np.ndarray, what: str) -> None:
-    bad = ~np.isfinite(w)
-    if np.any(bad):
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ArithValueError(f"{what} contains {w[idx]!r} at index {idx}; only finite values can be quantized")
-
-
 def _float_array(w, what: str) -> np.ndarray:
     a = np.asarray(w)
     if a.dtype.kind not in "fiub":
         raise ArithValueError(f"{what} must be numeric, got dtype {a.dtype}")
     a = a.astype(np.float64)  # exact for float16/32 and for integers below 2**53
-    _check_finite(a, what)
+    require_finite(a, what, "only finite values can be quantized")
     return a
 
 
@@ -132,8 +126,8 @@ def decompose(w) -> PotCodes:
     mant, ex = np.frexp(np.abs(a))  # |a| = mant * 2**ex, mant in [0.5, 1)
     e = ex.astype(np.int64) - 1
     bad = ~zero & ((mant != 0.5) | (e < EXP_MIN) | (e > EXP_MAX))
-    if np.any(bad):
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    idx = first_index(bad)
+    if idx is not None:
         v = a[idx]
         why = "is not a power of two" if mant[idx] != 0.5 else f"has exponent {int(e[idx])} outside int8"
         raise ArithValueError(f"weight {v!r} at index {idx} {why}; expected ±2**e or 0")
@@ -185,8 +179,8 @@ def _check_codes(codes: PotCodes, what: str = "PoT codes") -> PotCodes:
         raise ArithValueError(
             f"{what} dtypes sign {sign.dtype}, exponent {exponent.dtype}, zero {zero.dtype}: need ints and a bool mask")
     bad = ~np.isin(sign, (0, 1))
-    if np.any(bad):
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    idx = first_index(bad)
+    if idx is not None:
         raise ArithValueError(f"{what} sign {int(sign[idx])} at index {idx} must be 0 or 1")
     return PotCodes(sign.astype(np.int8), exponent.astype(np.int64), zero)
 

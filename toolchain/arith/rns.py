@@ -29,6 +29,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from toolchain.arith.checks import first_index
 from toolchain.errors import ArithValueError
 
 MAX_DYNAMIC_RANGE = 2**62  # largest M the int64 conversions support
@@ -151,14 +152,14 @@ def _int64_array(x, what: str) -> np.ndarray:
     if a.dtype.kind == "i":
         return a.astype(np.int64, copy=False)
     if a.dtype.kind == "u":
-        if a.dtype.itemsize == 8 and a.size and np.any(a > np.uint64(_INT64_MAX)):
-            idx = tuple(int(i) for i in np.argwhere(a > np.uint64(_INT64_MAX))[0])
+        idx = first_index(a > np.uint64(_INT64_MAX)) if a.dtype.itemsize == 8 else None
+        if idx is not None:
             raise ArithValueError(f"{what} value {int(a[idx])} at index {idx} does not fit in int64")
         return a.astype(np.int64)
     if a.dtype.kind == "f":
         bad = ~np.isfinite(a) | (np.floor(a) != a) | (np.abs(a) >= 2.0**63)
-        if np.any(bad):
-            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        idx = first_index(bad)
+        if idx is not None:
             raise ArithValueError(f"{what} value {a[idx]!r} at index {idx} is not an int64 integer")
         return a.astype(np.int64)
     if a.dtype.kind == "O":
@@ -178,8 +179,8 @@ def _check_residues(res: np.ndarray, moduli: tuple[int, ...], what: str) -> None
             f"{what} has shape {res.shape}; expected a leading moduli axis of length {len(moduli)} for {moduli}")
     for j, m in enumerate(moduli):
         bad = (res[j] < 0) | (res[j] >= m)
-        if np.any(bad):
-            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        idx = first_index(bad)
+        if idx is not None:
             raise ArithValueError(
                 f"{what} value {int(res[j][idx])} at channel {j} (modulus {m}), index {idx}, is not in [0, {m})")
 
@@ -216,8 +217,8 @@ def to_residues(x, moduli: Iterable[int]) -> np.ndarray:
     x = _int64_array(x, "RNS input")
     half = np.int64((big_m - 1) // 2)  # |x| < M/2  <=>  |x| <= (M-1)//2 for integers
     bad = (x > half) | (x < -half)
-    if np.any(bad):
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    idx = first_index(bad)
+    if idx is not None:
         v = int(x[idx])
         half_m = f"{big_m // 2}{'.5' if big_m % 2 else ''}"
         raise ArithValueError(

@@ -33,6 +33,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from toolchain.arith.checks import first_index, require_finite
 from toolchain.errors import ArithValueError
 
 MAX_N = 32  # base-3 group keys must fit in int64 (3**32 < 2**63)
@@ -47,23 +48,12 @@ __all__ = [
 
 # --------------------------------------------------------------------------- helpers
 
-def _fmt_index(idx: tuple[int, ...]) -> str:
-    return str(tuple(int(i) for i in idx))
-
-
-def _check_finite(x: np.ndarray, what: str) -> None:
-    bad = ~np.isfinite(x)
-    if np.any(bad):
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ArithValueError(f"{what} contains {x[idx]!r} at index {_fmt_index(idx)}; only finite values are allowed")
-
-
 def _as_float(w: np.ndarray | float, what: str) -> np.ndarray:
     w = np.asarray(w)
     if w.dtype.kind not in "biuf":
         raise ArithValueError(f"{what} has dtype {w.dtype}; expected a real numeric array")
     w = w.astype(np.float64, copy=False)
-    _check_finite(w, what)
+    require_finite(w, what)
     return w
 
 
@@ -170,8 +160,8 @@ def ternary_from_values(w: np.ndarray, per_channel: bool = False) -> tuple[np.nd
     nonzero = w != 0
     with np.errstate(invalid="ignore"):
         bad = nonzero & ((np.abs(w) != a_full) | ~_is_pow2(a_full))
-    if np.any(bad):
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    idx = first_index(bad)
+    if idx is not None:
         v = float(w[idx])
         ref = float(a_full[idx])
         if not math.isfinite(v):
@@ -181,7 +171,7 @@ def ternary_from_values(w: np.ndarray, per_channel: bool = False) -> tuple[np.nd
         else:
             why = f"expected 0 or +-{ref!r}"
 
-        raise ArithValueError(f"weight {v!r} at index {_fmt_index(idx)} is not ternary: {why}")
+        raise ArithValueError(f"weight {v!r} at index {idx} is not ternary: {why}")
     t = np.sign(w).astype(np.int8)
     if per_channel:
         return t, np.asarray(a, dtype=np.float64)
@@ -270,9 +260,9 @@ def _check_ternary_matrix(t: np.ndarray, what: str) -> np.ndarray:
         raise ArithValueError(f"{what} must be a 2-D (n_in, n_out) array; got shape {t.shape}")
     if t.dtype.kind not in "biuf":
         raise ArithValueError(f"{what} has dtype {t.dtype}; expected integers in {{-1, 0, 1}}")
-    bad = ~((t == 0) | (t == 1) | (t == -1))
-    if np.any(bad):
-        r, c = (int(i) for i in np.argwhere(bad)[0])
+    first = first_index(~((t == 0) | (t == 1) | (t == -1)))
+    if first is not None:
+        r, c = first
         raise ArithValueError(f"{what} has value {t[r, c]!r} at row {r}, column {c}; ternary values must be -1, 0 or 1")
     return t.astype(np.int8)
 
@@ -299,9 +289,9 @@ def encode_nk(t: np.ndarray, N: int = 8, k: int = 2) -> np.ndarray:
     t = _check_ternary_matrix(t, "ternary matrix passed to encode_nk()")
     g = _group(t, N)  # (n_groups, N, n_out)
     nnz = np.count_nonzero(g, axis=1)
-    over = nnz > k
-    if np.any(over):
-        gi, j = (int(i) for i in np.argwhere(over)[0])
+    first = first_index(nnz > k)
+    if first is not None:
+        gi, j = first
         raise ArithValueError(
             f"group {gi} (rows {gi * N}..{gi * N + N - 1}), column {j} has {int(nnz[gi, j])} non-zeros; "
             f"the ({N},{k}) code allows at most k={k}")
@@ -324,9 +314,9 @@ def _check_idx(idx: np.ndarray, N: int, k: int, n_in: int, what: str) -> np.ndar
         raise ArithValueError(
             f"{what} has {idx.shape[0]} groups but n_in={n_in} with N={N} needs {n_groups}")
     n = _n_patterns(N, k)
-    bad = (idx < 0) | (idx >= n)
-    if np.any(bad):
-        gi, j = (int(i) for i in np.argwhere(bad)[0])
+    first = first_index((idx < 0) | (idx >= n))
+    if first is not None:
+        gi, j = first
         raise ArithValueError(
             f"{what} has index {int(idx[gi, j])} at group {gi}, column {j}; the ({N},{k}) codebook has "
             f"indices 0..{n - 1}")
@@ -345,8 +335,9 @@ def decode_nk(idx: np.ndarray, N: int, k: int, n_in: int) -> np.ndarray:
     g = cb[idx]  # (n_groups, n_out, N)
     full = g.transpose(0, 2, 1).reshape(idx.shape[0] * N, idx.shape[1])
     tail = full[n_in:]
-    if np.any(tail):
-        r, j = (int(i) for i in np.argwhere(tail)[0])
+    first = first_index(tail)
+    if first is not None:
+        r, j = first
         gi = (n_in + r) // N
         raise ArithValueError(
             f"index {int(idx[gi, j])} at group {gi}, column {j} sets padding row {n_in + r} (n_in={n_in})")
@@ -366,7 +357,7 @@ def project_nk(w: np.ndarray, N: int = 8, k: int = 2) -> np.ndarray:
     if w.ndim == 0:
         raise ArithValueError("project_nk() needs an array with an input axis (axis 0); got a scalar")
     if w.dtype.kind == "f":
-        _check_finite(w, "weights passed to project_nk()")
+        require_finite(w, "weights passed to project_nk()")
         mag = np.abs(w)
     elif w.dtype.kind in "biu":
         mag = np.abs(w.astype(np.int64))
