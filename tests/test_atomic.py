@@ -22,6 +22,14 @@ def _always(path) -> bool:
     return True
 
 
+def _previous(tmp_path):
+    """An output directory from an earlier run, holding old.txt."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    return out
+
+
 # ----------------------------------------------------------------------------- files
 
 def test_write_text_atomic_creates_and_replaces(tmp_path):
@@ -81,9 +89,7 @@ def test_failure_midway_leaves_nothing_not_even_parents(tmp_path, exc):
 
 @pytest.mark.parametrize("exc", [Boom, KeyboardInterrupt])
 def test_failure_keeps_the_previous_directory(tmp_path, exc):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
+    out = _previous(tmp_path)
     with pytest.raises(exc):
         with atomic_directory(out, _always) as stage:
             (stage / "new.txt").write_text("new")
@@ -92,9 +98,7 @@ def test_failure_keeps_the_previous_directory(tmp_path, exc):
 
 
 def test_replaces_a_directory_it_may_replace(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
+    out = _previous(tmp_path)
     asked = []
     with atomic_directory(out, lambda p: asked.append(p) or True) as stage:
         (stage / "new.txt").write_text("new")
@@ -104,9 +108,7 @@ def test_replaces_a_directory_it_may_replace(tmp_path):
 
 def test_previous_directory_restored_when_the_swap_fails(tmp_path):
     """The rename of the staging directory fails after the old one was moved aside: the old one comes back."""
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
+    out = _previous(tmp_path)
     with pytest.raises(OSError):
         with atomic_directory(out, _always) as stage:
             (stage / "new.txt").write_text("new")

@@ -23,7 +23,7 @@ class Arith4mlError(Exception):
         self.key = key
 
     def located(self, where: str) -> "Arith4mlError":
-        """The same error (class, exit code, fields) with ``where`` (e.g. ``FILE line N``) put in front."""
+        """The same error (class, exit code, fields) with ``where`` (e.g. ``FILE:LINE: key.path``) put in front."""
         new = type(self)(f"{where}: {self}", layer=self.layer, key=self.key)
         new.exit_code = self.exit_code
         return new
