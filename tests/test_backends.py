@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from tests import models
+from tests import zoo
 
 pytestmark = pytest.mark.slow
 
@@ -24,25 +24,11 @@ CASES = [
 ]
 
 
-def _convert(model, backend: str, out_dir: str, io_type: str = "io_parallel", layer_cfg: dict | None = None):
-    import hls4ml
-
-    import toolchain  # noqa: F401
-
-    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
-    for name, extra in (layer_cfg or {}).items():
-        cfg["LayerName"][name].update(extra)
-    hm = hls4ml.converters.convert_from_keras_model(model, backend=backend, hls_config=cfg, output_dir=out_dir,
-                                                    part="xc7z020clg400-1", io_type=io_type)
-    hm.compile()
-    return hm
-
-
 @pytest.fixture(scope="module", params=CASES, ids=["-".join(map(str, c)) for c in CASES])
 def compiled(request, tmp_path_factory):
     backend, kind, quantizer, seed, io_type = request.param
-    model = models.mlp(seed, quantizer) if kind == "mlp" else models.cnn(seed, quantizer)
-    hm = _convert(model, backend, str(tmp_path_factory.mktemp(f"{backend}{kind}") / "prj"), io_type)
+    model = zoo.mlp(seed, quantizer) if kind == "mlp" else zoo.cnn(seed, quantizer)
+    hm = zoo.convert(model, backend, tmp_path_factory.mktemp(f"{backend}{kind}") / "prj", io_type)
     return model, hm, seed
 
 
@@ -50,16 +36,17 @@ def test_csim_equals_reference_bit_for_bit(compiled):
     from toolchain import reference
 
     model, hm, seed = compiled
-    x = models.raw_inputs(seed + 100, model.input_shape[1:])
+    x = zoo.raw_inputs(seed + 100, model.input_shape[1:])
     y_csim = hm.predict(x)
     y_ref = reference.predict(hm, x)
     mismatch = np.argwhere(y_csim != y_ref)
-    assert mismatch.size == 0, f"{len(mismatch)} outputs differ, first at {mismatch[0]}: {y_csim[tuple(mismatch[0])]} vs {y_ref[tuple(mismatch[0])]}"
+    assert mismatch.size == 0, (f"{len(mismatch)} outputs differ, first at {mismatch[0]}: "
+                                f"{y_csim[tuple(mismatch[0])]} vs {y_ref[tuple(mismatch[0])]}")
 
 
 def test_csim_agrees_with_keras(compiled):
     model, hm, seed = compiled
-    x = models.raw_inputs(seed + 200, model.input_shape[1:])
+    x = zoo.raw_inputs(seed + 200, model.input_shape[1:])
     x = np.clip(x, -30, 30)  # inside the input type's range, Keras and C-sim differ only by input rounding
     y_keras = model.predict(x, verbose=0).reshape(len(x), -1)
     y_csim = hm.predict(x)
@@ -108,20 +95,12 @@ def test_batch_predict_rejects_bad_input(compiled):
 def test_resource_strategy_with_reuse(tmp_path, backend):
     """Strategy Resource and ReuseFactor > 1 (hls4ml transposes weights for its own Resource kernels):
     our kernels read their own plan arrays, so C-sim stays exact and agrees with Keras."""
-    import hls4ml
-
-    import toolchain  # noqa: F401
     from toolchain import reference
 
-    model = models.mlp(11, "po2")
-    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
-    cfg["Model"].update(Strategy="Resource", ReuseFactor=4)
-    for layer_cfg in cfg["LayerName"].values():
-        layer_cfg.update(Strategy="Resource", ReuseFactor=4)
-    hm = hls4ml.converters.convert_from_keras_model(model, backend=backend, hls_config=cfg, part="xc7z020clg400-1",
-                                                    output_dir=str(tmp_path / "prj"))
-    hm.compile()
-    x = np.clip(models.raw_inputs(311, model.input_shape[1:]), -30, 30)
+    model = zoo.mlp(11, "po2")
+    resource = {"Strategy": "Resource", "ReuseFactor": 4}
+    hm = zoo.convert(model, backend, tmp_path / "prj", model_config=resource, layer_config={"*": resource})
+    x = np.clip(zoo.raw_inputs(311, model.input_shape[1:]), -30, 30)
     y = hm.predict(x)
     assert np.array_equal(y, reference.predict(hm, x))
     y_keras = model.predict(x, verbose=0).reshape(len(x), -1)
