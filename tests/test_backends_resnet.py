@@ -7,112 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests import zoo
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("resnet")]
 
 BACKENDS = ("Bitshift", "RNS")
 IO_TYPES = ("io_parallel", "io_stream")
 N_CLASSES = 5
-
-
-def _po2():
-    from qkeras import quantized_po2
-
-    return quantized_po2(4, 1)
-
-
-def _randomize(model, seed: int, prune: float = 0.2) -> None:
-    """Random weights with exact zeros, and BatchNorm statistics far from the identity."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        ws = layer.get_weights()
-        if len(ws) == 4:  # gamma, beta, moving mean, moving variance
-            shape = ws[0].shape
-            layer.set_weights([rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.3, shape), rng.normal(0, 0.5, shape),
-                               rng.uniform(0.5, 2.0, shape)])
-        elif len(ws) == 2:
-            k = rng.normal(0, 0.5, ws[0].shape)
-            k[rng.random(k.shape) < prune] = 0.0
-            layer.set_weights([k, rng.normal(0, 0.3, ws[1].shape)])
-
-
-def resnet(seed: int = 0, filters=(4, 8)):
-    """Stem conv, then per entry of ``filters`` a residual stack of two 3x3 convs with BatchNorm whose
-    skip is the identity (same width) or a 1x1 conv, then max pooling; flatten, dropout, logits, softmax.
-
-    Both BatchNormalization and QBatchNormalization (QKeras' default po2 quantizers) occur; the Add sees
-    a BatchNorm branch and a quantized-relu or conv branch (different fixed-point types); the last relu
-    is a plain Keras relu, so the logits layer gets a wide exact input.
-    """
-    import tensorflow as tf
-    from qkeras import QActivation, QBatchNormalization, QConv2D, QDense, quantized_bits, quantized_relu
-
-    def conv(x, c, k, name):
-        return QConv2D(c, k, padding="same", kernel_quantizer=_po2(), bias_quantizer=quantized_bits(8, 3, alpha=1),
-                       name=name)(x)
-
-    inp = tf.keras.Input((8, 8, 1), name="x_in")  # hls4ml reserves the layer name 'input'
-    h = conv(inp, filters[0], 3, "conv0")
-    h = QBatchNormalization(name="bn0")(h)
-    h = QActivation(quantized_relu(8, 3), name="relu0")(h)
-    prev = filters[0]
-    for i, c in enumerate(filters, 1):
-        y = conv(h, c, 3, f"s{i}_conv1")
-        y = tf.keras.layers.BatchNormalization(name=f"s{i}_bn1")(y)
-        y = QActivation(quantized_relu(8, 3), name=f"s{i}_relu1")(y)
-        y = conv(y, c, 3, f"s{i}_conv2")
-        y = (QBatchNormalization if i % 2 else tf.keras.layers.BatchNormalization)(name=f"s{i}_bn2")(y)
-        skip = h if c == prev else conv(h, c, 1, f"s{i}_skip")
-        h = tf.keras.layers.Add(name=f"s{i}_add")([y, skip])
-        last = i == len(filters)
-        h = tf.keras.layers.Activation("relu", name=f"s{i}_relu")(h) if last else \
-            QActivation(quantized_relu(8, 3), name=f"s{i}_relu")(h)
-        h = tf.keras.layers.MaxPooling2D(2, name=f"s{i}_pool")(h)
-        prev = c
-    h = tf.keras.layers.Flatten(name="flatten")(h)
-    h = tf.keras.layers.Dropout(0.25, name="dropout")(h)
-    h = QDense(N_CLASSES, kernel_quantizer=_po2(), bias_quantizer=quantized_bits(8, 3, alpha=1), name="logits")(h)
-    out = tf.keras.layers.Activation("softmax", name="softmax")(h)
-    model = tf.keras.Model(inp, out)
-    _randomize(model, seed)
-    return model
-
-
-def mlp(seed: int = 0):
-    """16-64-32-32-5 PoT MLP with BatchNorm after each hidden layer, dropout and a final softmax."""
-    import tensorflow as tf
-    from qkeras import QActivation, QBatchNormalization, QDense, quantized_bits, quantized_relu
-
-    inp = tf.keras.Input((16,), name="x_in")
-    h = inp
-    for i, units in enumerate((64, 32, 32)):
-        h = QDense(units, kernel_quantizer=_po2(), bias_quantizer=quantized_bits(8, 3, alpha=1), name=f"d{i}")(h)
-        h = (QBatchNormalization if i == 1 else tf.keras.layers.BatchNormalization)(name=f"bn{i}")(h)
-        h = QActivation(quantized_relu(6, 2), name=f"a{i}")(h)
-        h = tf.keras.layers.Dropout(0.2, name=f"drop{i}")(h)
-    h = QDense(N_CLASSES, kernel_quantizer=_po2(), bias_quantizer=quantized_bits(8, 3, alpha=1), name="logits")(h)
-    out = tf.keras.layers.Activation("softmax", name="softmax")(h)
-    model = tf.keras.Model(inp, out)
-    _randomize(model, seed)
-    return model
-
-
-def _convert(model, backend: str, out_dir: str, io_type: str, compile: bool = True):
-    import hls4ml
-
-    import toolchain  # noqa: F401
-
-    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
-    hm = hls4ml.converters.convert_from_keras_model(model, backend=backend, hls_config=cfg, output_dir=out_dir,
-                                                    part="xc7z020clg400-1", io_type=io_type)
-    if compile:
-        hm.compile()
-    return hm
-
-
-def _inputs(seed: int, shape, n: int = 200) -> np.ndarray:
-    """Raw float inputs, off the fixed-point grid (scale 1.5, inside ap_fixed<16,6>'s range)."""
-    rng = np.random.default_rng(seed)
-    return (rng.normal(0, 1.5, (n, *shape)) + rng.uniform(-1e-3, 1e-3, (n, *shape))).astype("float32")
 
 
 def resnet8(seed: int = 3):
@@ -124,7 +25,18 @@ def resnet8(seed: int = 3):
                          quantizer={"name": "po2", "bits": 4, "max_value": 1})
 
 
-BUILDERS = {"resnet": lambda: resnet(seed=1), "mlp": lambda: mlp(seed=2), "resnet8": resnet8}
+BUILDERS = {
+    # stem conv, residual stacks of two 3x3 convs with BatchNorm (identity or 1x1-conv skip), max pooling,
+    # dropout, logits, softmax. Both BatchNormalization and QBatchNormalization (QKeras' default po2
+    # quantizers) occur; the Add sees a BatchNorm branch and a quantized-relu or conv branch (different
+    # fixed-point types); the last relu is a plain Keras relu, so the logits layer gets a wide exact input
+    "resnet": lambda: zoo.resnet(1, (4, 8), N_CLASSES, qbatchnorm=True, float_last_relu=True, dropout=0.25,
+                                 softmax=True),
+    # 16-64-32-32-5 PoT MLP with BatchNorm after each hidden layer, dropout and a final softmax
+    "mlp": lambda: zoo.mlp(2, widths=(16, 64, 32, 32, N_CLASSES), scale=0.5, bias_scale=0.3, prune=0.2,
+                           batchnorm=True, dropout=0.2, softmax=True),
+    "resnet8": resnet8,
+}
 # the ResNet on every backend and io type; the MLP and ResNet-8 (cheaper, or the same layer kinds plus
 # strides and average pooling) on one backend/io type each
 CASES = [("resnet", b, io) for b in BACKENDS for io in IO_TYPES] + [
@@ -135,7 +47,7 @@ CASES = [("resnet", b, io) for b in BACKENDS for io in IO_TYPES] + [
 def compiled(request, tmp_path_factory):
     kind, backend, io_type = request.param
     model = BUILDERS[kind]()
-    hm = _convert(model, backend, str(tmp_path_factory.mktemp(f"{kind}{backend}{io_type}") / "prj"), io_type)
+    hm = zoo.convert(model, backend, tmp_path_factory.mktemp(f"{kind}{backend}{io_type}") / "prj", io_type)
     return kind, model, hm
 
 
@@ -143,11 +55,12 @@ def test_csim_equals_reference_bit_for_bit(compiled):
     from toolchain import reference
 
     _, model, hm = compiled
-    x = _inputs(11, model.input_shape[1:])
+    x = zoo.raw_inputs(11, model.input_shape[1:], scale=1.5, outliers=False)  # inside ap_fixed<16,6>
     y_csim, y_ref = hm.predict(x), reference.predict(hm, x)
     assert y_csim.shape == (len(x), N_CLASSES)
     bad = np.argwhere(y_csim != y_ref)
-    assert bad.size == 0, f"{len(bad)} outputs differ, first at {bad[0]}: {y_csim[tuple(bad[0])]} vs {y_ref[tuple(bad[0])]}"
+    assert bad.size == 0, (f"{len(bad)} outputs differ, first at {bad[0]}: "
+                           f"{y_csim[tuple(bad[0])]} vs {y_ref[tuple(bad[0])]}")
 
 
 def test_csim_agrees_with_keras_logits(compiled):
@@ -155,7 +68,7 @@ def test_csim_agrees_with_keras_logits(compiled):
     import tensorflow as tf
 
     _, model, hm = compiled
-    x = _inputs(12, model.input_shape[1:])
+    x = zoo.raw_inputs(12, model.input_shape[1:], scale=1.5, outliers=False)  # inside ap_fixed<16,6>
     y_csim = hm.predict(x)
     if "logits" in [layer.name for layer in model.layers]:
         y_keras = tf.keras.Model(model.input, model.get_layer("logits").output).predict(x, verbose=0)
@@ -193,33 +106,16 @@ def test_layers_kernels_and_types(compiled):
 # ---- BatchNorm folding policy (conversion only, no compile) -----------------------------------------
 
 
-def _dense_bn(weights: np.ndarray, quantized: bool):
-    import tensorflow as tf
-    from qkeras import QDense
-
-    inp = tf.keras.Input((weights.shape[0],), name="x_in")
-    dense = QDense(weights.shape[1], kernel_quantizer=_po2(), name="fc") if quantized else \
-        tf.keras.layers.Dense(weights.shape[1], name="fc")
-    h = dense(inp)
-    h = tf.keras.layers.BatchNormalization(name="bn")(h)
-    model = tf.keras.Model(inp, h)
-    rng = np.random.default_rng(3)
-    model.get_layer("fc").set_weights([weights, rng.normal(0, 0.3, weights.shape[1])])
-    n = weights.shape[1]
-    model.get_layer("bn").set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.3, n), rng.normal(0, 0.5, n),
-                                       rng.uniform(0.5, 2.0, n)])
-    return model
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_batchnorm_folding_policy(backend, tmp_path):
     """PoT weights (quantizer or not) keep their arithmetic and BatchNorm stays; float weights fold as in
     stock hls4ml and the layer says 'mult' (RNS: 'rns' on the folded codes)."""
     rng = np.random.default_rng(4)
     pot = np.sign(rng.normal(size=(6, 3))) * 2.0 ** rng.integers(-4, 1, size=(6, 3))
-    for weights, quantized, folded in ((pot, True, False), (pot, False, False), (rng.normal(0, 0.5, (6, 3)), False, True)):
-        hm = _convert(_dense_bn(weights.astype("float32"), quantized), backend, str(tmp_path / f"p{len(list(tmp_path.iterdir()))}"),
-                      "io_parallel", compile=False)
+    cases = ((pot, True, False), (pot, False, False), (rng.normal(0, 0.5, (6, 3)), False, True))
+    for i, (weights, quantized, folded) in enumerate(cases):
+        model = zoo.dense(zoo.po2() if quantized else None, batchnorm=True, kernel=weights.astype("float32"))
+        hm = zoo.convert(model, backend, tmp_path / f"p{i}", compile=False)
         classes = [layer.class_name for layer in hm.get_layers()]
         assert ("BatchNormalization" not in classes) == folded, classes
         plan = hm.graph["fc"].get_attr("arith_plan")
@@ -242,6 +138,6 @@ def test_pooling_refused_where_inexact(pool, message, tmp_path):
     h = tf.keras.layers.AveragePooling1D(3, name="pool")(inp) if pool == "avg3" else \
         tf.keras.layers.MaxPooling1D(4, padding="same", name="pool")(inp)
     h = tf.keras.layers.Flatten(name="flatten")(h)
-    model = tf.keras.Model(inp, QDense(2, kernel_quantizer=_po2(), name="logits")(h))
+    model = tf.keras.Model(inp, QDense(2, kernel_quantizer=zoo.po2(), name="logits")(h))
     with pytest.raises(UnsupportedError, match=f"layer pool: .*{message}"):
-        _convert(model, "Bitshift", str(tmp_path / "prj"), "io_parallel", compile=False)
+        zoo.convert(model, "Bitshift", tmp_path / "prj", compile=False)

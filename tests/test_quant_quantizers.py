@@ -13,6 +13,7 @@ tf = pytest.importorskip("tensorflow")
 tq = pytest.importorskip("toolchain.quant")
 from qkeras import QConv2D, QDense  # noqa: E402
 
+from tests.zoo import convert  # noqa: E402
 from toolchain.arith import pot, ternary  # noqa: E402
 from toolchain.errors import ConfigError  # noqa: E402
 
@@ -134,17 +135,16 @@ def test_pot_margin_survives_save(tmp_path):
     assert m2.get_layer("d").kernel_quantizer_internal.zero_margin == 3.0
 
 
-def _convert(m, tmp_path):
-    hls4ml = pytest.importorskip("hls4ml")
-    cfg = hls4ml.utils.config_from_keras_model(m, granularity="name")
-    return hls4ml.converters.convert_from_keras_model(m, hls_config=cfg, backend="Vivado",
-                                                      output_dir=str(tmp_path / "hls"))
+def _vivado(m, out_dir):
+    """Stock hls4ml: the Vivado backend and its default part, converted only."""
+    pytest.importorskip("hls4ml")
+    return convert(m, "Vivado", out_dir, compile=False, part=None)
 
 
 @pytest.mark.parametrize("conv", [False, True])
 def test_hls4ml_pot_exact_weights(conv, tmp_path):
     m = _model(tq.quantized_pot(4, 0), conv=conv)
-    h = _convert(m, tmp_path)
+    h = _vivado(m, tmp_path / "hls")
     for lname in (["c", "d"] if conv else ["d"]):
         layer = m.get_layer(lname)
         expected = layer.kernel_quantizer_internal.reference(layer.kernel.numpy())
@@ -161,7 +161,7 @@ def test_hls4ml_pot_exact_weights(conv, tmp_path):
 @pytest.mark.parametrize("name", ["ternary", "nk_ternary"])
 def test_hls4ml_ternary_exact_weights_and_alpha(name, tmp_path):
     m = _model(QUANTIZERS[name]())
-    h = _convert(m, tmp_path)
+    h = _vivado(m, tmp_path / "hls")
     layer = m.get_layer("d")
     t, scale = layer.kernel_quantizer_internal.decompose(layer.kernel.numpy())
     node = h.graph["d"]
@@ -181,10 +181,10 @@ def test_nk_ternary_tells_hls4ml_its_code(tmp_path):
     m = _model(tq.nk_ternary(4, 1))
     q = m.get_layer("d").kernel_quantizer_internal
     assert (q.group_size, q.max_nonzero) == (4, 1)
-    h = _convert(m, tmp_path)
+    h = _vivado(m, tmp_path / "hls")
     wq = h.graph["d"].get_attr("weight_quantizer")
     assert (wq.group_size, wq.max_nonzero) == (4, 1)
-    h2 = _convert(_model(tq.pot_ternary()), tmp_path / "t")
+    h2 = _vivado(_model(tq.pot_ternary()), tmp_path / "t" / "hls")
     assert not hasattr(h2.graph["d"].get_attr("weight_quantizer"), "group_size")
 
 
