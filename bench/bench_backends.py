@@ -30,92 +30,30 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore")
+# run as a script from the repository root: sys.path[0] is bench/, so put the root on the path for the model
+# zoo the tests share (tests/zoo.py)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import numpy as np  # noqa: E402
 
+from tests import zoo  # noqa: E402
 
-def mlp_model(seed: int = 31337):
-    """16-64-32-32-5 PoT MLP with quantized_relu(6,2) activations (as the acceptance check builds it)."""
-    import tensorflow as tf
-    from qkeras import QActivation, QDense, quantized_bits, quantized_po2, quantized_relu
-
-    rng = np.random.default_rng(seed)
-    inp = tf.keras.Input((16,))
-    x = inp
-    for i, width in enumerate([64, 32, 32]):
-        x = QDense(width, kernel_quantizer=quantized_po2(4, max_value=1), bias_quantizer=quantized_bits(8, 3, alpha=1),
-                   name=f"d{i}")(x)
-        x = QActivation(quantized_relu(6, 2), name=f"a{i}")(x)
-    out = QDense(5, kernel_quantizer=quantized_po2(4, max_value=1), bias_quantizer=quantized_bits(8, 3, alpha=1),
-                 name="out")(x)
-    model = tf.keras.Model(inp, out)
-    for layer in model.layers:
-        ws = layer.get_weights()
-        if ws:
-            layer.set_weights([rng.normal(0, .5, ws[0].shape).astype("float32"),
-                               rng.normal(0, .3, ws[1].shape).astype("float32")])
-    return model
-
-
-def resnet8_model(seed: int = 8, filters=(8, 16, 32), n_classes: int = 5):
-    """ResNet-8-style PoT CNN on 8x8x1 inputs: stem conv-BN-relu, three residual stacks
-    (conv-BN-relu-conv-BN, identity or 1x1-conv skip, Add, relu, 2x2 max pooling), flatten, dense.
-    Nine 3x3/1x1 convolutions and one dense layer; random PoT weights with 20 % exact zeros and
-    BatchNorm statistics away from the identity."""
-    import tensorflow as tf
-    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_po2, quantized_relu
-
-    def conv(x, c, k, name):
-        return QConv2D(c, k, padding="same", kernel_quantizer=quantized_po2(4, 1),
-                       bias_quantizer=quantized_bits(8, 3, alpha=1), name=name)(x)
-
-    def bn_relu(x, name):
-        x = tf.keras.layers.BatchNormalization(name=f"{name}_bn")(x)
-        return QActivation(quantized_relu(8, 3), name=f"{name}_relu")(x)
-
-    inp = tf.keras.Input((8, 8, 1), name="x_in")
-    h = bn_relu(conv(inp, filters[0], 3, "conv0"), "conv0")
-    prev = filters[0]
-    for i, c in enumerate(filters, 1):
-        y = bn_relu(conv(h, c, 3, f"s{i}_conv1"), f"s{i}_conv1")
-        y = tf.keras.layers.BatchNormalization(name=f"s{i}_conv2_bn")(conv(y, c, 3, f"s{i}_conv2"))
-        skip = h if c == prev else conv(h, c, 1, f"s{i}_skip")
-        h = tf.keras.layers.Add(name=f"s{i}_add")([y, skip])
-        h = QActivation(quantized_relu(8, 3), name=f"s{i}_relu")(h)
-        h = tf.keras.layers.MaxPooling2D(2, name=f"s{i}_pool")(h)
-        prev = c
-    h = tf.keras.layers.Flatten(name="flatten")(h)
-    out = QDense(n_classes, kernel_quantizer=quantized_po2(4, 1), bias_quantizer=quantized_bits(8, 3, alpha=1),
-                 name="logits")(h)
-    model = tf.keras.Model(inp, out)
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        ws = layer.get_weights()
-        if len(ws) == 4:  # BatchNorm: gamma, beta, moving mean, moving variance
-            shape = ws[0].shape
-            layer.set_weights([rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.3, shape), rng.normal(0, 0.5, shape),
-                               rng.uniform(0.5, 2.0, shape)])
-        elif len(ws) == 2:
-            kernel = rng.normal(0, 0.5, ws[0].shape)
-            kernel[rng.random(kernel.shape) < 0.2] = 0.0
-            layer.set_weights([kernel, rng.normal(0, 0.3, ws[1].shape)])
-    return model
-
-
-MODELS = {"mlp": (mlp_model, (16,)), "resnet8": (resnet8_model, (8, 8, 1))}
+MODELS = {
+    # quantized_relu(6,2) activations, no pruning (as the acceptance check builds it)
+    "mlp": lambda: zoo.mlp(31337, widths=(16, 64, 32, 32, 5), scale=0.5, bias_scale=0.3, prune=0),
+    # nine 3x3/1x1 convolutions and one dense layer; 20 % exact zeros, BatchNorm statistics away from the identity
+    "resnet8": lambda: zoo.resnet(8, filters=(8, 16, 32), n_classes=5),
+}
 BACKENDS = ("Vivado", "Bitshift", "RNS")
 
 
-def measure(model, backend: str, X: np.ndarray, n_rate: int, out_dir: str) -> tuple[dict, np.ndarray, np.ndarray | None]:
+def measure(model, backend: str, X: np.ndarray, n_rate: int,
+            out_dir: str) -> tuple[dict, np.ndarray, np.ndarray | None]:
     """One backend: (table row, C-sim outputs, exact reference outputs or None for stock hls4ml)."""
-    import hls4ml
-
     from toolchain import reference
     from toolchain.report import layer_rows
 
-    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
-    hm = hls4ml.converters.convert_from_keras_model(model, backend=backend, hls_config=cfg, part="xc7z020clg400-1",
-                                                    output_dir=os.path.join(out_dir, backend), io_type="io_parallel")
+    hm = zoo.convert(model, backend, os.path.join(out_dir, backend), compile=False)
     t0 = time.perf_counter()
     hm.compile()
     compile_s = time.perf_counter() - t0
@@ -144,7 +82,8 @@ def measure(model, backend: str, X: np.ndarray, n_rate: int, out_dir: str) -> tu
 def table(name: str, rows: list[dict]) -> str:
     stock = rows[0]
     head = (f"{'model':8s} {'backend':8s} {'compile':>8s} {'vs stock':>8s} {'samples/s':>10s} {'vs stock':>8s} "
-            f"{'= exact result':>17s} {'argmax=Keras':>12s} {'max|d Keras|':>12s} {'terms/dense':>14s} {'mults':>5s} kernels")
+            f"{'= exact result':>17s} {'argmax=Keras':>12s} {'max|d Keras|':>12s} {'terms/dense':>14s} {'mults':>5s} "
+            "kernels")
     lines = [head, "-" * len(head)]
     for r in rows:
         exact = f"{r['exact'] * 100:.2f} %"
@@ -163,14 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-stock-cnn", type=int, default=2000, help="inputs for stock hls4ml's CNN throughput")
     ap.add_argument("--models", default="mlp,resnet8", help="comma-separated: " + ",".join(MODELS))
     args = ap.parse_args(argv)
-    import toolchain  # noqa: F401  (registers the backends)
 
     failed = False
     print(f"arith4ml C-sim benchmark: {os.cpu_count()} cores, {args.n} raw inputs per model", flush=True)
     for name in args.models.split(","):
-        build, shape = MODELS[name]
-        model = build()
-        X = np.random.default_rng(5).normal(0, 2, (args.n,) + shape).astype("float32")
+        model = MODELS[name]()
+        shape = model.input_shape[1:]
+        X = zoo.raw_inputs(5, shape, args.n, scale=2, jitter=0, outliers=False)
         rows, outputs, refs = [], [], []
         with tempfile.TemporaryDirectory() as d:
             for backend in BACKENDS:
