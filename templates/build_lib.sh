@@ -29,8 +29,8 @@ fi
 
 LDFLAGS=
 INCFLAGS="-Ifirmware/ap_types/"
-PROJECT=myproject
-LIB_STAMP=mystamp
+PROJECT={{project}}
+LIB_STAMP={{stamp}}
 BASEDIR="$(cd "$(dirname "$0")" && pwd)"
 WEIGHTS_DIR="\"${BASEDIR}/firmware/weights\""
 

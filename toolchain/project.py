@@ -6,10 +6,7 @@ from functools import partial
 from pathlib import Path
 
 from toolchain import yamlfile
-from toolchain.arith.rns import REVERSE_CONVERSIONS as REVERSE
 from toolchain.atomic import atomic_directory
-from toolchain.backends.plan import ARITHMETICS as _ARITHMETICS_BY_KIND
-from toolchain.backends.plan import CONFIG_KEYS
 from toolchain.errors import Arith4mlError, ArithValueError, ConfigError, DataError, UnsupportedError
 from toolchain.yamlfile import YamlFile
 
@@ -18,14 +15,14 @@ IO_TYPES = ("io_parallel", "io_stream")
 META = "arith4ml.json"
 MODEL_FILE = "arith4ml_model.h5"
 
-# hls.yml keys: hls4ml's own (any configurable layer attribute of the backend is accepted too) and ours
+# hls.yml keys: hls4ml's own, the arith4ml backends' layer attributes (Arithmetic, NK, Moduli, Reverse, ...:
+# accepted at Model and layer level whichever backend converts, so one hls.yml serves both) and the old
+# 'Softmax: logits' layer key (an alias of hls4ml's 'Skip')
 HLS4ML_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "BramFactor", "TraceOutput", "TargetCycles",
                      "ConvImplementation", "Compression", "PipelineStyle", "PipelineInterval")
 HLS4ML_LAYER_KEYS = ("Precision", "ReuseFactor", "Strategy", "Trace", "TargetCycles", "ConvImplementation",
                      "Compression", "ParallelizationFactor", "TableSize")
-ARITH_MODEL_KEYS = CONFIG_KEYS
-ARITH_LAYER_KEYS = ARITH_MODEL_KEYS + ("Softmax",)
-ARITHMETICS = tuple(dict.fromkeys(a for offered in _ARITHMETICS_BY_KIND.values() for a in offered))
+LEGACY_LAYER_KEYS = ("Softmax",)
 
 
 def load_keras_model(path: str | Path, allow_lambda: bool = False):
@@ -55,18 +52,21 @@ def load_keras_model(path: str | Path, allow_lambda: bool = False):
     return model
 
 
+def _arith_options(backend: str) -> dict:
+    """config key -> (Option, backend name) of every arith4ml backend's options, ``backend``'s own winning."""
+    import hls4ml
+
+    names = [b for b in BACKENDS.values() if b != backend] + [backend]
+    return {o.config_name: (o, name) for name in names for o in hls4ml.backends.get_backend(name).options}
+
+
 def _layer_keys(backend: str) -> set[str]:
     """Per-layer config keys hls4ml honours for ``backend`` (its configurable attributes) and ours."""
-    keys = set(HLS4ML_LAYER_KEYS) | set(ARITH_LAYER_KEYS)
-    try:
-        import hls4ml
+    import hls4ml
 
-        import toolchain.backends  # noqa: F401
-
-        for attrs in hls4ml.backends.get_backend(backend).attribute_map.values():
-            keys.update(a.config_name for a in attrs if getattr(a, "configurable", False))
-    except Exception:  # noqa: BLE001 - the static list is still a useful check
-        pass
+    keys = set(HLS4ML_LAYER_KEYS) | set(LEGACY_LAYER_KEYS) | set(_arith_options(backend))
+    for attrs in hls4ml.backends.get_backend(backend).attribute_map.values():
+        keys.update(a.config_name for a in attrs if getattr(a, "configurable", False))
     return keys
 
 
@@ -96,25 +96,17 @@ def _check_precision(cfg: YamlFile, value, keys: tuple) -> None:
             raise cfg.error(keys + ((var,) if var is not None else ()), problem)
 
 
-def _moduli_problem(value) -> str | None:
-    from toolchain.arith import rns
+def _option_problem(option, backend: str, value) -> str | None:
+    """Why ``value`` is not a value of the arith4ml key ``option`` (a phrase), or None ('auto' always is)."""
+    from toolchain.backends.attributes import checked_value, is_auto
 
+    if is_auto(value):
+        return None
     try:
-        rns.validate_moduli(value)
+        checked_value(option, value, backend)
     except ArithValueError as exc:
         return str(exc)
     return None
-
-
-def _nk_problem(value) -> str | None:
-    ok = (isinstance(value, (list, tuple)) and len(value) == 2
-          and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-          and value[0] >= 1 and 0 <= value[1] <= value[0])
-    return None if ok else f"NK must be [N, k] with integers 0 <= k <= N, e.g. [8, 2]; got {value!r}"
-
-
-def _choice_problem(key: str, choices: tuple[str, ...], value) -> str | None:
-    return None if str(value).lower() in choices else f"{key} '{value}' is not one of {', '.join(choices)}"
 
 
 def _positive_problem(key: str, value) -> str | None:
@@ -122,18 +114,18 @@ def _positive_problem(key: str, value) -> str | None:
     return None if ok else f"{key} must be a positive integer; got {value!r}"
 
 
-# checks of one hls.yml value: key -> the problem with a value (a phrase), or None
-_VALUE_CHECKS = {
-    "Moduli": _moduli_problem,
-    "NK": _nk_problem,
-    "Reverse": partial(_choice_problem, "Reverse", REVERSE),
-    "Arithmetic": partial(_choice_problem, "Arithmetic", ARITHMETICS),
-    **{key: partial(_positive_problem, key) for key in ("ReuseFactor", "TableSize", "BramFactor",
-                                                        "ParallelizationFactor")},
-}
+# checks of one hls4ml value: key -> the problem with a value (a phrase), or None
+_VALUE_CHECKS = {key: partial(_positive_problem, key)
+                 for key in ("ReuseFactor", "TableSize", "BramFactor", "ParallelizationFactor")}
 
 
-def _check_entry(cfg: YamlFile, entry, keys: tuple, allowed: set[str], what: str) -> None:
+def _value_checks(backend: str) -> dict:
+    """hls4ml's value checks and the arith4ml backends' option checks, by config key."""
+    return _VALUE_CHECKS | {key: partial(_option_problem, option, name)
+                            for key, (option, name) in _arith_options(backend).items()}
+
+
+def _check_entry(cfg: YamlFile, entry, keys: tuple, allowed: set[str], what: str, checks: dict) -> None:
     """Check one Model or LayerName entry: a mapping of known keys with sensible values."""
     if entry is None:
         return
@@ -144,8 +136,8 @@ def _check_entry(cfg: YamlFile, entry, keys: tuple, allowed: set[str], what: str
             raise cfg.error(keys + (key,), f"unknown key '{key}' for {what}; known: {', '.join(sorted(allowed))}")
         if key == "Precision":
             _check_precision(cfg, value, keys + (key,))
-        elif key in _VALUE_CHECKS:
-            problem = _VALUE_CHECKS[key](value)
+        elif key in checks:
+            problem = checks[key](value)
             if problem:
                 raise cfg.error(keys + (key,), problem)
 
@@ -156,17 +148,20 @@ def validate_user_config(cfg: dict | YamlFile | None, backend: str = "Bitshift")
         if cfg is not None and not isinstance(cfg, dict):
             raise ConfigError(f"config must be a mapping with Model and/or LayerName keys; got {type(cfg).__name__}")
         cfg = YamlFile(cfg)
+    backend = BACKENDS.get(str(backend).lower(), backend)
+    checks = _value_checks(backend)
     for key, value in cfg.data.items():
         if key == "Model":
-            _check_entry(cfg, value, ("Model",), set(HLS4ML_MODEL_KEYS) | set(ARITH_MODEL_KEYS), "Model")
+            _check_entry(cfg, value, ("Model",), set(HLS4ML_MODEL_KEYS) | set(_arith_options(backend)), "Model",
+                         checks)
         elif key == "LayerName":
             if value is None:
                 continue
             if not isinstance(value, dict):
                 raise cfg.error(("LayerName",), f"LayerName must map layer names to their settings; got {value!r}")
-            allowed = _layer_keys(BACKENDS.get(str(backend).lower(), backend))
+            allowed = _layer_keys(backend)
             for layer, entry in value.items():
-                _check_entry(cfg, entry, ("LayerName", layer), allowed, f"layer {layer}")
+                _check_entry(cfg, entry, ("LayerName", layer), allowed, f"layer {layer}", checks)
         else:
             raise cfg.error((key,), f"unknown config key '{key}'; known: Model, LayerName")
     return cfg
@@ -273,7 +268,7 @@ def check_layers(model, backend: str) -> None:
     for layer in model.layers:
         cls = type(layer).__name__
         if cls not in parsable:
-            from toolchain.backends.passes.exact_types import SUPPORTED
+            from toolchain.backends.exact import SUPPORTED
 
             raise UnsupportedError(f"layer {layer.name} of type {cls} is not supported by the {backend} backend; "
                                    f"supported: {', '.join(SUPPORTED)} (and their QKeras versions)")
@@ -347,8 +342,6 @@ def convert(model, backend: str, out_dir: str | Path, part: str, clock_period: f
     """
     import hls4ml
 
-    import toolchain.backends  # noqa: F401
-
     backend = BACKENDS.get(backend.lower(), backend)
     if backend not in BACKENDS.values():
         raise ConfigError(f"unknown backend '{backend}'; choose bitshift or rns")
@@ -381,8 +374,6 @@ def convert(model, backend: str, out_dir: str | Path, part: str, clock_period: f
 def reopen(project_dir: str | Path, compile: bool = True):
     """Rebuild the hls4ml model of a project directory (the Keras model and config it saved)."""
     import hls4ml
-
-    import toolchain.backends  # noqa: F401
 
     shown = project_dir
     project_dir = Path(project_dir).resolve()

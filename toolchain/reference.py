@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolchain.arith import fixed, pot, rns, ternary
+from toolchain.arith import fixed
 from toolchain.arith.fixed import FixedType
-from toolchain.backends.plan import DotPlan, Geometry
 from toolchain.errors import DataError, UnsupportedError
+from toolchain.kernels.plan import DotPlan, Geometry
 
 Tensor = tuple[np.ndarray, FixedType]  # int64 codes (batch, n_values), their type
 
@@ -141,7 +141,8 @@ def _pool(node, x: np.ndarray, xt: FixedType, out_type: FixedType) -> np.ndarray
     n = ph * pw
     if op != "average" or n & (n - 1):
         raise UnsupportedError(f"reference: layer {node.name}: {op} pooling over {n} values is not modelled")
-    total = np.sum(np.stack(windows), axis=0).reshape(x.shape[0], -1)  # exact in accum_t (see exact_types)
+    # exact in accum_t (see backends/exact/pooling.py)
+    total = np.sum(np.stack(windows), axis=0).reshape(x.shape[0], -1)
     return fixed.requantize(total, xt.frac + n.bit_length() - 1, out_type)
 
 
@@ -161,23 +162,8 @@ def patches(x: np.ndarray, g: Geometry) -> np.ndarray:
 
 
 def dot_accumulator(plan: DotPlan, cols: np.ndarray) -> np.ndarray:
-    """Exact accumulator codes (rows of cols, n_out) on the plan's grid, computed the way the kernel does."""
-    if plan.kind == "shift":
-        codes = pot.PotCodes(sign=(plan.signs < 0).astype(np.int8), exponent=plan.shifts.astype(np.int8),
-                             zero=plan.signs == 0)
-        dot, _ = pot.bac_dot(cols, codes, e_min=0)  # shifts already include pre_shift
-    elif plan.kind == "nk":
-        dot = ternary.nk_dot(cols, plan.nk_codes, plan.nk[0], plan.nk[1], plan.n_in) << plan.shifts[None, :]
-    elif plan.kind == "mult":
-        dot = cols @ (plan.w_codes << np.int64(plan.pre_shift))
-    elif plan.kind == "rns":
-        x_res = rns.to_residues(cols, plan.moduli)
-        y_res, _ = rns.modular_dot(x_res, plan.w_residues, plan.moduli)
-        reverse = rns.from_residues_crt if plan.reverse == "crt" else rns.from_residues_mrc
-        dot = reverse(y_res, plan.moduli) << np.int64(plan.pre_shift)
-    else:
-        raise UnsupportedError(f"reference: unknown kernel kind {plan.kind!r} in layer {plan.layer}")
-    return dot + plan.bias_acc[None, :]
+    """Exact accumulator codes (rows of cols, n_out) on the plan's grid, computed the way its kernel does."""
+    return plan.kernel.accumulate(plan, cols) + plan.bias_acc[None, :]
 
 
 def dot_layer(plan: DotPlan, x: np.ndarray, xt: FixedType, out_type: FixedType | None = None) -> np.ndarray:

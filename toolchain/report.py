@@ -8,42 +8,37 @@ from pathlib import Path
 import numpy as np
 
 from toolchain import project
-from toolchain.arith import rns
 from toolchain.atomic import write_text_atomic
 from toolchain.errors import DataError
 
 
 def layer_rows(hm) -> list[dict]:
+    """One row per planned Dense/Conv layer: its kernel, sparsity, term counts, types and the kernel's own fields."""
     rows = []
     for layer in hm.get_layers():
         plan = layer.get_attr("arith_plan")
         if plan is None:
             continue
         row = {"layer": plan.layer, "class": layer.class_name, "arithmetic": plan.kind,
-               "weight_sparsity": float(np.mean(plan.w_codes == 0)),
-               "dense_macs": plan.dense_terms, "terms": plan.generated_terms, "multiplications": plan.multiplications,
-               "acc_type": str(plan.acc_type), "result_type": str(layer.get_output_variable().type.precision),
-               "moduli": list(plan.moduli) if plan.moduli else None, "notes": plan.notes}
-        if plan.moduli:
-            sparsity = rns.residue_sparsity(plan.w_codes, plan.moduli)
-            row["residue_sparsity"] = {str(k): float(v) for k, v in sparsity.items()}
-            row["saved_fraction"] = 1.0 - plan.generated_terms / (plan.dense_terms * len(plan.moduli))
-        else:
-            row["saved_fraction"] = 1.0 - plan.generated_terms / plan.dense_terms
+               "weight_sparsity": float(np.mean(plan.w_codes == 0)), "dense_macs": plan.n_in * plan.n_out,
+               "dense_terms": plan.dense_terms, "terms": plan.generated_terms,
+               "saved_fraction": 1.0 - plan.generated_terms / plan.dense_terms,
+               "multiplications": plan.multiplications, "acc_type": str(plan.acc_type),
+               "result_type": str(layer.get_output_variable().type.precision), "moduli": None, "notes": plan.notes,
+               "details": plan.kernel.report_details(plan)}
+        row.update(plan.kernel.report_fields(plan))
         rows.append(row)
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
-    head = f"{'layer':10s} {'arith':6s} {'w.sparse':>8s} {'terms':>7s} {'dense':>7s} {'saved':>6s} {'mults':>6s} {'accumulator':24s} moduli / residue sparsity"
+    head = (f"{'layer':10s} {'arith':6s} {'w.sparse':>8s} {'terms':>7s} {'dense':>7s} {'saved':>6s} {'mults':>6s} "
+            f"{'accumulator':24s} kernel details")
     lines = [head, "-" * len(head)]
     for r in rows:
-        extra = ""
-        if r["moduli"]:
-            extra = " ".join(f"{m}:{r['residue_sparsity'][str(m)]:.2f}" for m in r["moduli"])
         lines.append(f"{r['layer']:10s} {r['arithmetic']:6s} {r['weight_sparsity']:8.2f} {r['terms']:7d} "
-                     f"{r['dense_macs'] * (len(r['moduli']) if r['moduli'] else 1):7d} {r['saved_fraction']:6.1%} "
-                     f"{r['multiplications']:6d} {r['acc_type']:24s} {extra}")
+                     f"{r['dense_terms']:7d} {r['saved_fraction']:6.1%} {r['multiplications']:6d} "
+                     f"{r['acc_type']:24s} {r['details']}")
         lines += [f"{'':10s} note: {n}" for n in r["notes"]]
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ struct dot_config {
     static const unsigned filt_height = 1, filt_width = 1;
     static const unsigned out_height = 1, out_width = 1;
     static const unsigned stride_height = 1, stride_width = 1, pad_top = 0, pad_left = 0;
-    static const unsigned n_in = 1, n_out = 1; // patch length (filt_h * filt_w * n_chan), outputs per pixel
+    static const unsigned n_in = 1, n_out = 1;     // patch length (filt_h * filt_w * n_chan), outputs per pixel
     static const int acc_width = 32, acc_frac = 0; // exact accumulator: acc_width bits, acc_frac fractional
     static const int raw_width = 33;               // input codes widened to this (>= input width + 1)
     static const bool in_signed = true;
@@ -33,18 +33,32 @@ struct dot_config {
 // uses native 64-bit integers when W fits, which compute the same bits (every sum is exact by
 // construction) an order of magnitude faster.
 // 32-bit words where they suffice let g++ vectorise twice as wide.
-template <int W, int NATIVE = (W <= 31 ? 32 : W <= 62 ? 64 : 0)> struct exact_int { typedef ap_int<W> type; };
-template <int W, int NATIVE = (W <= 32 ? 32 : W <= 64 ? 64 : 0)> struct exact_uint { typedef ap_uint<W> type; };
+template <int W, int NATIVE = (W <= 31 ? 32 : W <= 62 ? 64 : 0)> struct exact_int {
+    typedef ap_int<W> type;
+};
+template <int W, int NATIVE = (W <= 32 ? 32 : W <= 64 ? 64 : 0)> struct exact_uint {
+    typedef ap_uint<W> type;
+};
 #ifndef __SYNTHESIS__
-template <int W> struct exact_int<W, 32> { typedef int type; };
-template <int W> struct exact_int<W, 64> { typedef long long type; };
-template <int W> struct exact_uint<W, 32> { typedef unsigned type; };
-template <int W> struct exact_uint<W, 64> { typedef unsigned long long type; };
+template <int W> struct exact_int<W, 32> {
+    typedef int type;
+};
+template <int W> struct exact_int<W, 64> {
+    typedef long long type;
+};
+template <int W> struct exact_uint<W, 32> {
+    typedef unsigned type;
+};
+template <int W> struct exact_uint<W, 64> {
+    typedef unsigned long long type;
+};
 #endif
 
 // ---- fixed-point type traits -------------------------------------------------------------------
 // Width, integer bits, sign, rounding and overflow of an ap type; `known` is false for other types.
-template <class T> struct fixed_traits { static const bool known = false; };
+template <class T> struct fixed_traits {
+    static const bool known = false;
+};
 template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct fixed_traits_of {
     static const bool known = true;
     static const int width = W, integer = I, frac = W - I, sat_bits = N;
@@ -53,11 +67,11 @@ template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N> struct fixed_tr
     static const ap_o_mode overflow = O;
 };
 template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
-struct fixed_traits<ap_fixed<W, I, Q, O, N> > : fixed_traits_of<W, I, true, Q, O, N> {};
+struct fixed_traits<ap_fixed<W, I, Q, O, N>> : fixed_traits_of<W, I, true, Q, O, N> {};
 template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
-struct fixed_traits<ap_ufixed<W, I, Q, O, N> > : fixed_traits_of<W, I, false, Q, O, N> {};
-template <int W> struct fixed_traits<ap_int<W> > : fixed_traits_of<W, W, true, AP_TRN, AP_WRAP, 0> {};
-template <int W> struct fixed_traits<ap_uint<W> > : fixed_traits_of<W, W, false, AP_TRN, AP_WRAP, 0> {};
+struct fixed_traits<ap_ufixed<W, I, Q, O, N>> : fixed_traits_of<W, I, false, Q, O, N> {};
+template <int W> struct fixed_traits<ap_int<W>> : fixed_traits_of<W, W, true, AP_TRN, AP_WRAP, 0> {};
+template <int W> struct fixed_traits<ap_uint<W>> : fixed_traits_of<W, W, false, AP_TRN, AP_WRAP, 0> {};
 
 // ---- C-simulation fast path ----------------------------------------------------------------------
 // ap_fixed conversions dominate C-sim time once the sums are native, so C-sim reads and writes the
@@ -77,18 +91,23 @@ template <class T> inline long long native_code(const T &x) { return (long long)
 
 // code * 2^-shift rounded to an integer with an ap_fixed rounding mode; shift in [1, 62].
 inline long long native_round(long long code, int shift, ap_q_mode q) {
-    const long long floor_ = code >> shift; // arithmetic shift: floor
+    const long long floor_ = code >> shift;                                        // arithmetic shift: floor
     const long long rem = code - (long long)((unsigned long long)floor_ << shift); // in [0, 2^shift)
     if (q == AP_TRN) return floor_;
     if (q == AP_TRN_ZERO) return (code < 0 && rem != 0) ? floor_ + 1 : floor_;
     const long long half = 1LL << (shift - 1);
     if (rem != half) return rem > half ? floor_ + 1 : floor_;
     switch (q) { // exactly half-way
-    case AP_RND: return floor_ + 1;                   // towards +inf
-    case AP_RND_MIN_INF: return floor_;               // towards -inf
-    case AP_RND_ZERO: return code < 0 ? floor_ + 1 : floor_;  // towards zero
-    case AP_RND_INF: return code > 0 ? floor_ + 1 : floor_;   // away from zero
-    default: return (floor_ & 1) ? floor_ + 1 : floor_;       // AP_RND_CONV: to even
+    case AP_RND:
+        return floor_ + 1; // towards +inf
+    case AP_RND_MIN_INF:
+        return floor_; // towards -inf
+    case AP_RND_ZERO:
+        return code < 0 ? floor_ + 1 : floor_; // towards zero
+    case AP_RND_INF:
+        return code > 0 ? floor_ + 1 : floor_; // away from zero
+    default:
+        return (floor_ & 1) ? floor_ + 1 : floor_; // AP_RND_CONV: to even
     }
 }
 
@@ -115,7 +134,8 @@ template <class res_T, int FRAC> inline long long native_requantize(long long co
         code = (t::rounding == AP_TRN && code < 0) ? -1 : 0;
     else if (shift > 0)
         code = native_round(code, shift, t::rounding);
-    else if (shift < 0) code = (long long)((unsigned long long)code << (-shift));
+    else if (shift < 0)
+        code = (long long)((unsigned long long)code << (-shift));
     return native_overflow(code, t::width, t::is_signed, t::overflow);
 }
 
@@ -146,7 +166,7 @@ template <typename CONFIG_T, int TAG, unsigned N, class native_T = int, class T>
 // its way at compile time (a struct per way), so C-simulation does not instantiate the unused one.
 struct ap_way {
     template <class raw_T, class data_T> static raw_T raw_code(const data_T &x) {
-        #pragma HLS INLINE
+#pragma HLS INLINE
         typedef fixed_traits<data_T> t;
         if (t::is_signed) {
             ap_int<t::width> r = x.range(t::width - 1, 0);
@@ -157,7 +177,7 @@ struct ap_way {
     }
     template <int ACC_W, int ACC_FRAC, class accum_T, class res_T, bool RELU, class acc_T>
     static res_T cast_result(const acc_T &acc) {
-        #pragma HLS INLINE
+#pragma HLS INLINE
         const ap_int<ACC_W> bits = acc;
         ap_fixed<ACC_W, ACC_W - ACC_FRAC> exact;
         exact.range(ACC_W - 1, 0) = bits.range(ACC_W - 1, 0);
@@ -180,8 +200,12 @@ struct native_way {
     }
 };
 
-template <bool NATIVE> struct conversion_way { typedef ap_way type; };
-template <> struct conversion_way<true> { typedef native_way type; };
+template <bool NATIVE> struct conversion_way {
+    typedef ap_way type;
+};
+template <> struct conversion_way<true> {
+    typedef native_way type;
+};
 
 // Native casts need every intermediate code (shifted left onto a finer grid) to stay within 62 bits.
 template <int ACC_W, int ACC_FRAC, class accum_T, class res_T> struct native_cast_ok {
@@ -194,7 +218,7 @@ template <int ACC_W, int ACC_FRAC, class accum_T, class res_T> struct native_cas
 
 // Raw integer code of a fixed-point value (value = code * 2^-frac), sign- or zero-extended.
 template <class raw_T, class data_T> raw_T raw_code(const data_T &x) {
-    #pragma HLS INLINE
+#pragma HLS INLINE
 #ifdef __SYNTHESIS__
     return ap_way::raw_code<raw_T>(x);
 #else
@@ -204,9 +228,8 @@ template <class raw_T, class data_T> raw_T raw_code(const data_T &x) {
 
 // Assign an exact accumulator (acc * 2^-ACC_FRAC) to accum_T and then to res_T, each with its own
 // rounding and overflow, as res_T(accum_T(acc)) does; with RELU, negative accum_T values give 0.
-template <int ACC_W, int ACC_FRAC, class accum_T, class res_T, bool RELU, class acc_T>
-res_T cast_result(const acc_T &acc) {
-    #pragma HLS INLINE
+template <int ACC_W, int ACC_FRAC, class accum_T, class res_T, bool RELU, class acc_T> res_T cast_result(const acc_T &acc) {
+#pragma HLS INLINE
 #ifdef __SYNTHESIS__
     return ap_way::cast_result<ACC_W, ACC_FRAC, accum_T, res_T, RELU>(acc);
 #else
@@ -217,8 +240,9 @@ res_T cast_result(const acc_T &acc) {
 
 // Exact ReLU of a whole array; res_T rounds and saturates as it says.  hls4ml's relu computes the
 // same values; this one lets C-simulation take the native fast path.
-template <class data_T, class res_T, typename CONFIG_T> void relu(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
-    #pragma HLS PIPELINE
+template <class data_T, class res_T, typename CONFIG_T>
+void relu(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
+#pragma HLS PIPELINE
     typedef typename exact_int<fixed_traits<data_T>::width + 1>::type code_t;
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
         const code_t code = raw_code<code_t>(data[i]);
@@ -231,7 +255,7 @@ template <class data_T, class res_T, typename CONFIG_T> void relu(const data_T d
 template <class T, typename CONFIG_T>
 void gather_patch(const T data[], T patch[CONFIG_T::filt_height * CONFIG_T::filt_width * CONFIG_T::n_chan], unsigned oh,
                   unsigned ow, const T &pad) {
-    #pragma HLS INLINE
+#pragma HLS INLINE
     for (unsigned fh = 0; fh < CONFIG_T::filt_height; fh++) {
         for (unsigned fw = 0; fw < CONFIG_T::filt_width; fw++) {
             const int ih = int(oh * CONFIG_T::stride_height + fh) - int(CONFIG_T::pad_top);
@@ -248,7 +272,7 @@ void gather_patch(const T data[], T patch[CONFIG_T::filt_height * CONFIG_T::filt
 // io_stream adaptor: read a whole frame of beats into a flat array.
 template <class beat_T, class T, unsigned N> void read_frame(hls::stream<beat_T> &in, T flat[N]) {
     for (unsigned b = 0; b < N / beat_T::size; b++) {
-        #pragma HLS PIPELINE
+#pragma HLS PIPELINE
         beat_T beat = in.read();
         for (unsigned k = 0; k < beat_T::size; k++) flat[b * beat_T::size + k] = beat[k];
     }
@@ -257,7 +281,7 @@ template <class beat_T, class T, unsigned N> void read_frame(hls::stream<beat_T>
 // io_stream adaptor: write a flat array as beats.
 template <class beat_T, class T, unsigned N> void write_frame(const T flat[N], hls::stream<beat_T> &out) {
     for (unsigned b = 0; b < N / beat_T::size; b++) {
-        #pragma HLS PIPELINE
+#pragma HLS PIPELINE
         beat_T beat;
         for (unsigned k = 0; k < beat_T::size; k++) beat[k] = flat[b * beat_T::size + k];
         out.write(beat);
@@ -267,9 +291,9 @@ template <class beat_T, class T, unsigned N> void write_frame(const T flat[N], h
 // Raw codes of a whole input frame, widened to the accumulator.
 template <class data_T, typename CONFIG_T, class raw_T>
 void raw_frame(const data_T data[], raw_T raw[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan]) {
-    #pragma HLS INLINE
+#pragma HLS INLINE
     for (unsigned k = 0; k < CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan; k++) {
-        #pragma HLS UNROLL
+#pragma HLS UNROLL
         raw[k] = raw_code<raw_T>(data[k]);
     }
 }
@@ -277,7 +301,7 @@ void raw_frame(const data_T data[], raw_T raw[CONFIG_T::in_height * CONFIG_T::in
 // +term, -term or 0 for sign +1, -1 or 0: two masks instead of a branch (the sign pattern is
 // random, so C-sim would mispredict half the branches) and no multiplication.
 template <class acc_T, class sign_T> inline acc_T signed_term(const acc_T &term, const sign_T &sign) {
-    #pragma HLS INLINE
+#pragma HLS INLINE
     const acc_T keep = -acc_T(sign != 0), negate = -acc_T(sign < 0);
     return ((term & keep) ^ negate) - negate;
 }
@@ -287,12 +311,12 @@ struct mult_kernel {
     template <typename CONFIG_T, class acc_T>
     static void dot(const acc_T x[CONFIG_T::n_in], acc_T acc[CONFIG_T::n_out],
                     const typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out]) {
-        #pragma HLS INLINE
+#pragma HLS INLINE
         const auto *rom = weight_rom<CONFIG_T, 0, CONFIG_T::n_in * CONFIG_T::n_out, long long>(weights);
         for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-            #pragma HLS UNROLL
+#pragma HLS UNROLL
             for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-                #pragma HLS UNROLL
+#pragma HLS UNROLL
                 const auto w = rom[i * CONFIG_T::n_out + o];
                 if (w == 0) continue; // pruned weight: no product is generated
                 acc[o] += x[i] * acc_T(w);
@@ -307,7 +331,7 @@ template <class KERNEL, class data_T, class res_T, typename CONFIG_T, class... W
 void dot_frame(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan],
                res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_out],
                const typename CONFIG_T::bias_t biases[CONFIG_T::n_out], const WEIGHTS *...weights) {
-    #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
+#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
     // raw_width >= acc_width, so one exact integer type serves inputs, terms and the accumulator
     typedef typename exact_int<CONFIG_T::raw_width>::type acc_int;
     acc_int raw[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan];
@@ -331,7 +355,7 @@ void dot_frame(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONF
 template <class KERNEL> struct dot_layer {
     template <class data_T, class res_T, typename CONFIG_T, class... ARGS>
     static void run(const data_T data[], res_T res[], const ARGS *...args) {
-        #pragma HLS INLINE
+#pragma HLS INLINE
         dot_frame<KERNEL, data_T, res_T, CONFIG_T>(data, res, args...);
     }
 };

@@ -29,14 +29,14 @@ struct shift_kernel {
     static void dot(const acc_T x[CONFIG_T::n_in], acc_T acc[CONFIG_T::n_out],
                     const typename CONFIG_T::shift_t shifts[CONFIG_T::n_in * CONFIG_T::n_out],
                     const typename CONFIG_T::sign_t signs[CONFIG_T::n_in * CONFIG_T::n_out]) {
-        #pragma HLS INLINE
+#pragma HLS INLINE
         const unsigned n_weights = CONFIG_T::n_in * CONFIG_T::n_out;
         const auto *shift_rom = weight_rom<CONFIG_T, 0, n_weights>(shifts);
         const auto *sign_rom = weight_rom<CONFIG_T, 1, n_weights>(signs);
         for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-            #pragma HLS UNROLL
+#pragma HLS UNROLL
             for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-                #pragma HLS UNROLL
+#pragma HLS UNROLL
                 const unsigned k = i * CONFIG_T::n_out + o;
                 acc[o] += signed_term(acc_T(x[i] << unsigned(shift_rom[k])), sign_rom[k]);
             }
@@ -50,15 +50,15 @@ struct nk_kernel {
                     const typename CONFIG_T::code_t codes[CONFIG_T::n_groups * CONFIG_T::n_out],
                     const typename CONFIG_T::pattern_t patterns[CONFIG_T::n_patterns * CONFIG_T::group_size],
                     const typename CONFIG_T::shift_t shifts[CONFIG_T::n_out]) {
-        #pragma HLS INLINE
+#pragma HLS INLINE
         const auto *code_rom = weight_rom<CONFIG_T, 0, CONFIG_T::n_groups * CONFIG_T::n_out>(codes);
         const auto *pattern_rom = weight_rom<CONFIG_T, 1, CONFIG_T::n_patterns * CONFIG_T::group_size>(patterns);
         const auto *shift_rom = weight_rom<CONFIG_T, 2, CONFIG_T::n_out>(shifts);
         for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-            #pragma HLS UNROLL
+#pragma HLS UNROLL
             const unsigned shift = shift_rom[o];
             for (unsigned g = 0; g < CONFIG_T::n_groups; g++) {
-                #pragma HLS UNROLL
+#pragma HLS UNROLL
                 // one ROM code per group of group_size inputs, decoded by the pattern table
                 const unsigned code = code_rom[g * CONFIG_T::n_out + o];
                 for (unsigned p = 0; p < CONFIG_T::group_size; p++) {

@@ -7,7 +7,8 @@
 //      residue is 0 generate no term (residue-level sparsity),
 //   3. converts back to a signed binary integer by CRT or mixed radix,
 //   4. shifts it onto the accumulator grid, adds the bias and casts to the result type.
-// Moduli and conversion constants come from the layer config as small static tables.
+// Moduli and conversion constants are static const tables of the layer's config struct (moduli,
+// crt_coefficients, mrc_inverses) and dynamic_range = M (below 2^62, so every constant fits 64 bits).
 #ifndef NNET_RNS_H_
 #define NNET_RNS_H_
 
@@ -17,30 +18,30 @@ namespace nnet {
 namespace arith {
 
 struct rns_config : dot_config {
-    static const unsigned n_mod = 3;        // number of residue channels
-    static const int residue_width = 9;     // bits of one residue
-    static const int channel_width = 32;    // bits of one channel's un-reduced sum
-    static const int reverse_width = 64;    // bits of the CRT sum (or of M for mixed radix)
-    static const bool use_crt = true;       // false: mixed-radix reverse conversion
-    static const int post_shift = 0;        // acc grid shift applied after reverse conversion
+    static const unsigned n_mod = 3;     // number of residue channels
+    static const int residue_width = 9;  // bits of one residue
+    static const int channel_width = 32; // bits of one channel's un-reduced sum
+    static const int reverse_width = 64; // bits of the CRT sum (or of M for mixed radix)
+    static const bool use_crt = true;    // false: mixed-radix reverse conversion
+    static const int post_shift = 0;     // acc grid shift applied after reverse conversion
 };
 
 // Integer types of one layer (native in C-simulation, ap types in synthesis; see exact_int).
 template <typename CONFIG_T> struct rns_types {
-    typedef typename exact_int<CONFIG_T::raw_width>::type raw_int;         // input codes
-    typedef typename exact_int<CONFIG_T::acc_width + 1>::type acc_int;     // signed accumulator
-    typedef typename exact_uint<CONFIG_T::residue_width>::type residue_int; // one residue, [0, m)
-    typedef typename exact_uint<CONFIG_T::channel_width>::type sum_t;      // un-reduced channel sum
-    typedef typename exact_uint<CONFIG_T::reverse_width>::type wide_t;     // CRT sum, or M
+    typedef typename exact_int<CONFIG_T::raw_width>::type raw_int;             // input codes
+    typedef typename exact_int<CONFIG_T::acc_width + 1>::type acc_int;         // signed accumulator
+    typedef typename exact_uint<CONFIG_T::residue_width>::type residue_int;    // one residue, [0, m)
+    typedef typename exact_uint<CONFIG_T::channel_width>::type sum_t;          // un-reduced channel sum
+    typedef typename exact_uint<CONFIG_T::reverse_width>::type wide_t;         // CRT sum, or M
     typedef typename exact_int<2 * CONFIG_T::residue_width + 2>::type digit_t; // mixed-radix step
 };
 
 // Forward conversion of one signed code: |x|_m in [0, m).
 template <typename CONFIG_T>
 typename rns_types<CONFIG_T>::residue_int to_residue(const typename rns_types<CONFIG_T>::raw_int &x, unsigned j) {
-    #pragma HLS INLINE
+#pragma HLS INLINE
     typedef typename rns_types<CONFIG_T>::raw_int raw_int;
-    const raw_int m = raw_int(CONFIG_T::modulus(j));
+    const raw_int m = raw_int(CONFIG_T::moduli[j]);
     raw_int r = x % m;
     if (r < 0) r += m;
     return typename rns_types<CONFIG_T>::residue_int(r);
@@ -49,34 +50,34 @@ typename rns_types<CONFIG_T>::residue_int to_residue(const typename rns_types<CO
 // Reverse conversion of residues to the signed integer X, |X| < M/2.
 template <typename CONFIG_T>
 typename rns_types<CONFIG_T>::acc_int from_residues(const typename rns_types<CONFIG_T>::residue_int y[CONFIG_T::n_mod]) {
-    #pragma HLS INLINE
+#pragma HLS INLINE
     typedef typename rns_types<CONFIG_T>::wide_t wide_t;
     typedef typename rns_types<CONFIG_T>::digit_t digit_t;
-    const wide_t M = CONFIG_T::range_M();
+    const wide_t M = CONFIG_T::dynamic_range;
     wide_t X = 0;
     if (CONFIG_T::use_crt) {
         // X = | sum_j y_j * c_j |_M with c_j = M_j * |M_j^-1|_{m_j}
         for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
-            #pragma HLS UNROLL
-            X += wide_t(y[j]) * wide_t(CONFIG_T::crt_coef(j));
+#pragma HLS UNROLL
+            X += wide_t(y[j]) * wide_t(CONFIG_T::crt_coefficients[j]);
         }
         X = X % M;
     } else {
         // mixed radix digits d_j, X = d_0 + m_0 (d_1 + m_1 (d_2 + ...))
         digit_t d[CONFIG_T::n_mod];
         for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
-            #pragma HLS UNROLL
-            const digit_t mj = digit_t(CONFIG_T::modulus(j));
+#pragma HLS UNROLL
+            const digit_t mj = digit_t(CONFIG_T::moduli[j]);
             digit_t t = digit_t(y[j]);
             for (unsigned i = 0; i < j; i++) {
                 t = t - d[i];
                 if (t < 0) t += mj;
-                t = (t * digit_t(CONFIG_T::mrc_inverse(i, j))) % mj;
+                t = (t * digit_t(CONFIG_T::mrc_inverses[i * CONFIG_T::n_mod + j])) % mj;
             }
             d[j] = t;
         }
         for (int j = CONFIG_T::n_mod - 1; j >= 0; j--) {
-            X = X * wide_t(CONFIG_T::modulus(j)) + wide_t(d[j]);
+            X = X * wide_t(CONFIG_T::moduli[j]) + wide_t(d[j]);
         }
     }
     // the upper half of [0, M) holds the negative numbers; M - X then is |X| and fits the accumulator
@@ -90,7 +91,7 @@ void rns(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::
          res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_out],
          const typename CONFIG_T::bias_t biases[CONFIG_T::n_out],
          const typename CONFIG_T::residue_t w_res[CONFIG_T::n_mod * CONFIG_T::n_in * CONFIG_T::n_out]) {
-    #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
+#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
     typedef rns_types<CONFIG_T> types;
     typedef typename types::raw_int raw_int;
     typedef typename types::acc_int acc_int;
@@ -109,7 +110,7 @@ void rns(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::
     for (unsigned oh = 0; oh < CONFIG_T::out_height; oh++) {
         for (unsigned ow = 0; ow < CONFIG_T::out_width; ow++) {
             for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
-                #pragma HLS UNROLL
+#pragma HLS UNROLL
                 gather_patch<residue_int, CONFIG_T>(x_res[j], patch[j], oh, ow, residue_int(0));
                 for (unsigned o = 0; o < CONFIG_T::n_out; o++) sums[j][o] = 0;
                 // per-channel modular MAC; a zero weight residue is a constant 0 once the loops are
@@ -123,8 +124,8 @@ void rns(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::
             for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
                 residue_int y[CONFIG_T::n_mod];
                 for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
-                    #pragma HLS UNROLL
-                    y[j] = residue_int(sums[j][o] % sum_t(CONFIG_T::modulus(j)));
+#pragma HLS UNROLL
+                    y[j] = residue_int(sums[j][o] % sum_t(CONFIG_T::moduli[j]));
                 }
                 const acc_int acc = (from_residues<CONFIG_T>(y) << CONFIG_T::post_shift) + acc_int(biases[o]);
                 res[(oh * CONFIG_T::out_width + ow) * CONFIG_T::n_out + o] =
@@ -139,7 +140,7 @@ struct rns_layer {
     template <class data_T, class res_T, typename CONFIG_T>
     static void run(const data_T data[], res_T res[], const typename CONFIG_T::bias_t biases[],
                     const typename CONFIG_T::residue_t w_res[]) {
-        #pragma HLS INLINE
+#pragma HLS INLINE
         rns<data_T, res_T, CONFIG_T>(data, res, biases, w_res);
     }
 };

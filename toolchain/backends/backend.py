@@ -1,79 +1,126 @@
 """The ``Bitshift`` and ``RNS`` hls4ml backends.
 
 Both subclass hls4ml's Vivado backend, so the projects they write build with
-Vivado HLS and Vitis HLS like any hls4ml project.  They add one pass
-(``arith_exact_types``: exact precisions and a DotPlan per Dense/Conv layer),
-their own dot-product templates (C++ in ``templates/nnet_utils``), a writer
-that adds a batch entry point to the bridge, and a batch ``predict``.
+Vivado HLS and Vitis HLS like any hls4ml project.  Each offers an ordered tuple
+of kernels from ``toolchain.kernels``; they add arith4ml's passes
+(``arith_fuse_batch_normalization``, ``arith_final_softmax``,
+``arith_exact_types``), the kernels' templates, a writer that adds a batch entry
+point to the bridge, and a batch ``predict``.  Their flows are declared below as
+explicit lists, as hls4ml's ``VivadoBackend._register_flows`` does;
+``tests/test_flows.py`` checks the resolved pass order against hls4ml 1.3's.
 """
 from __future__ import annotations
 
 import ctypes
 import inspect
 import os
-import warnings
 
 import numpy as np
 from hls4ml.backends import VivadoBackend
 from hls4ml.backends.template import Template
-from hls4ml.model.flow import get_flow, register_flow, update_flow
+from hls4ml.model.flow import register_flow
 from hls4ml.model.optimizer import extract_optimizers_from_path, get_backend_passes, get_optimizer
 
-from toolchain.backends.plan import ARITHMETICS
+from toolchain.backends.attributes import arithmetic_option, register_attributes
 from toolchain.errors import DataError
+from toolchain.kernels import KERNELS, Kernel, Option
+from toolchain.kernels.plan import AUTO
 from toolchain.resources import templates_dir
 
-HEADERS = ("nnet_arith_common.h", "nnet_bitshift.h", "nnet_rns.h")
+COMMON_HEADER = "nnet_utils/nnet_arith_common.h"  # the frame, casts and C-sim fast path every kernel uses
+
+# hls4ml 1.3's model-level 'convert' flow, with 'fuse_batch_normalization' replaced by ours ({ours}: this backend)
+CONVERT_PASSES = (
+    "channels_last_converter", "separable_to_depthwise_and_conv", "remove_transpose_before_flatten",
+    "remove_nop_transpose", "remove_single_channel_transpose", "fuse_bias_add", "expand_time_distributed",
+    "expand_layer_group", "output_rounding_saturation_mode", "qkeras_factorize_alpha", "extract_ternary_threshold",
+    "fuse_consecutive_batch_normalization", "{ours}:arith_fuse_batch_normalization",
+    "replace_multidimensional_dense_with_conv", "enforce_proxy_model_embedded_config", "bit_exact",
+    "fuse_fixed_point_quantizer", "fix_input_precision", "eliminate_linear_activation", "merge_linear_activation",
+    "infer_precision_types",
+)
+GRAPH_OPTIMIZE_PASSES = ("remove_nop_batch_normalization",)  # hls4ml's model-level 'optimize' flow
+# Vivado's backend flows, as VivadoBackend._register_flows declares them
+STREAMING_PASSES = (
+    "vivado:inplace_stream_flatten", "vivado:reshape_stream", "vivado:clone_output",
+    "vivado:insert_zero_padding_before_conv1d", "vivado:insert_zero_padding_before_conv2d", "vivado:broadcast_stream",
+)
+QUANTIZATION_PASSES = (
+    "vivado:merge_batch_norm_quantized_tanh", "vivado:quantize_dense_output", "fuse_consecutive_batch_normalization",
+    "vivado:xnor_pooling",
+)
+# Vivado's 'optimize' flow with our final-softmax check before skip_softmax and our exact types before
+# infer_precision_types (which then finds every type set and leaves it)
+OPTIMIZATION_PASSES = (
+    "vivado:remove_final_reshape", "vivado:optimize_pointwise_conv", "vivado:inplace_parallel_reshape",
+    "vivado:inplace_stream_flatten", "{ours}:arith_final_softmax", "vivado:skip_softmax",
+    "vivado:fix_softmax_table_size", "vivado:distributed_arithmetic_codegen",
+    "vivado:distributed_arithmetic_einsum_codegen", "vivado:fuse_quantizer_into_d_a_layers",
+    "vivado:process_fixed_point_quantizer_layer", "{ours}:arith_exact_types", "infer_precision_types",
+)
+SPECIFIC_TYPES_PASSES = (
+    "vivado:transform_types", "vivado:register_bram_weights", "vivado:generate_conv_streaming_instructions",
+    "vivado:apply_resource_strategy", "vivado:generate_conv_im2col", "vivado:generate_unrolled_dense_resource",
+    "vivado:set_pipeline_style", "vivado:d_a_latency_dense_template", "vivado:d_a_latency_conv_template",
+    "vivado:d_a_combinational_template",
+)
+WRITER_PASSES = ("make_stamp", "{ours}:write_hls")
+FIFO_DEPTH_PASSES = ("vivado:fifo_depth_optimization",) + WRITER_PASSES
 
 
 class Arith4mlBackend(VivadoBackend):
-    """Common base: Vivado flows plus exact types, arith4ml kernels and batch C-simulation."""
+    """Common base: Vivado's layers and templates, plus exact types, arith4ml kernels and batch C-simulation."""
 
     backend_name = ""
-    arith_kind = ""
-    arithmetics: tuple[str, ...] = ()
+    kernel_names: tuple[str, ...] = ()  # offered kernels; 'Arithmetic: auto' takes the first that suits a layer
 
     def __init__(self):
         # as hls4ml's VivadoAccelerator does: FPGABackend.__init__ under our own name
         super(VivadoBackend, self).__init__(self.backend_name)
+        self.dot_kernels: tuple[Kernel, ...] = tuple(KERNELS[name] for name in self.kernel_names)
+        self.arithmetics = (AUTO,) + tuple(k.arithmetic for k in self.dot_kernels)
+        options = {o.name: o for k in self.dot_kernels for o in k.options}
+        self.options: tuple[Option, ...] = (arithmetic_option(self.arithmetics),) + tuple(options.values())
         self._register_layer_attributes()
         self._register_flows()
-        for header in HEADERS:
-            self.register_source(templates_dir() / "nnet_utils" / header)
+        # every registered kernel's header (a project may be reconfigured to any kernel the backend offers)
+        for header in sorted({COMMON_HEADER} | {k.header for k in KERNELS.values()}):
+            self.register_source(templates_dir() / header)
 
     def _init_file_optimizers(self):
-        # Only our own passes/: the Vivado flows we inherit name the Vivado backend's passes
-        # ('vivado:...'), so registering copies of them under our name would only add unused passes.
+        # Only our own passes/: the Vivado flows we reuse name the Vivado backend's passes ('vivado:...'),
+        # so registering copies of them under our name would only add unused passes.
         opt_path = os.path.join(os.path.dirname(inspect.getfile(Arith4mlBackend)), "passes")
         return extract_optimizers_from_path(opt_path, __name__.rsplit(".", 1)[0] + ".passes", self)
 
+    def _register_layer_attributes(self):
+        super()._register_layer_attributes()
+        register_attributes(self.attribute_map, self.options)
+
     def _register_flows(self):
-        prefix = self.name.lower()
-        with warnings.catch_warnings():
-            # Vivado's check runs before we add our two passes to the flows just below
-            warnings.filterwarnings("ignore", message=f'.*"{prefix}:(arith_exact_types|write_hls)" is not part of any flow')
-            warnings.filterwarnings("ignore", message=f'.*"{prefix}:arith_fuse_batch_normalization" is not part of any flow')
-            super()._register_flows()
-        # BatchNorm folding policy (see ArithFuseBatchNormalization): this backend's copy of hls4ml's
-        # 'convert' and 'optimize' flows, with our fusion pass in place of 'fuse_batch_normalization';
-        # the shared flows, and so the other backends, stay as they are
-        convert = get_flow("convert")
-        ours = [f"{prefix}:arith_fuse_batch_normalization" if o == "fuse_batch_normalization" else o
-                for o in convert.optimizers]
-        register_flow("convert", ours, requires=list(convert.requires), backend=self.name)
-        register_flow("graph_optimize", list(get_flow("optimize").optimizers), requires=[f"{prefix}:convert"],
+        ours = self.name.lower()
+
+        def passes(names: tuple[str, ...]) -> list[str]:
+            return [n.format(ours=ours) for n in names]
+
+        convert = register_flow("convert", passes(CONVERT_PASSES), requires=["parse_qonnx"], backend=self.name)
+        graph_optimize = register_flow("graph_optimize", passes(GRAPH_OPTIMIZE_PASSES), requires=[convert],
+                                       backend=self.name)
+        init = register_flow("init_layers", self._get_layer_initializers(), requires=[graph_optimize],
+                             backend=self.name)
+        streaming = register_flow("streaming", passes(STREAMING_PASSES), requires=[init], backend=self.name)
+        quantization = register_flow("quantization", passes(QUANTIZATION_PASSES), requires=[init], backend=self.name)
+        optimization = register_flow("optimize", passes(OPTIMIZATION_PASSES), requires=[init], backend=self.name)
+        specific_types = register_flow("specific_types", passes(SPECIFIC_TYPES_PASSES), requires=[init],
+                                       backend=self.name)
+        templates = register_flow("apply_templates", self._get_layer_templates, requires=[init], backend=self.name)
+        self._default_flow = register_flow("ip", None, requires=[graph_optimize, init, streaming, quantization,
+                                                                 optimization, specific_types, templates],
+                                           backend=self.name)
+        self._writer_flow = register_flow("write", passes(WRITER_PASSES), requires=[self._default_flow],
+                                          backend=self.name)
+        register_flow("fifo_depth_optimization", passes(FIFO_DEPTH_PASSES), requires=[self._default_flow],
                       backend=self.name)
-        for flow_name in (f"{prefix}:init_layers", f"{prefix}:ip"):
-            flow = get_flow(flow_name)
-            flow.requires = [f"{prefix}:graph_optimize" if r == "optimize" else r for r in flow.requires]
-        update_flow(f"{prefix}:optimize", remove_optimizers=["infer_precision_types"])
-        update_flow(f"{prefix}:optimize", add_optimizers=[f"{prefix}:arith_exact_types", "infer_precision_types"])
-        for flow_name in (f"{prefix}:write", f"{prefix}:fifo_depth_optimization"):
-            # Vivado's writer flows require (and would re-run) Vivado's own 'ip' flow and writer
-            flow = get_flow(flow_name)
-            flow.requires = [f"{prefix}:ip" if r == "vivado:ip" else r for r in flow.requires]
-            update_flow(flow_name, remove_optimizers=["vivado:write_hls"])
-            update_flow(flow_name, add_optimizers=[f"{prefix}:write_hls"])
 
     def _get_layer_templates(self):
         # Vivado's templates for every layer, then ours, which replace them for planned Dense/Conv layers
@@ -112,7 +159,8 @@ def check_input(x, n_in: int, shape) -> np.ndarray:
     if x.dtype.kind not in "fiu":
         raise DataError(f"input data has dtype {x.dtype}; expected floating point numbers")
     if x.size % n_in != 0 or x.size == 0:
-        raise DataError(f"input data of shape {x.shape} does not hold whole samples of shape {tuple(shape)} ({n_in} values)")
+        raise DataError(f"input data of shape {x.shape} does not hold whole samples of shape {tuple(shape)} "
+                        f"({n_in} values)")
     flat = np.ascontiguousarray(x, dtype=np.float64).reshape(-1, n_in)
     bad = ~np.isfinite(flat)
     if bad.any():
@@ -122,16 +170,15 @@ def check_input(x, n_in: int, shape) -> np.ndarray:
 
 
 class BitshiftBackend(Arith4mlBackend):
-    """Power-of-two weights by bitshift-accumulate, ternary by add/subtract, (N,k) by table decode."""
+    """Power-of-two weights by bitshift-accumulate, ternary by add/subtract, (N,k) by table decode;
+    other weights by ordinary products."""
 
     backend_name = "Bitshift"
-    arith_kind = "bitshift"
-    arithmetics = ARITHMETICS["bitshift"]
+    kernel_names = ("nk", "shift", "mult")
 
 
 class RNSBackend(Arith4mlBackend):
     """Dense and Conv layers in residue channels with zero-residue skipping."""
 
     backend_name = "RNS"
-    arith_kind = "rns"
-    arithmetics = ARITHMETICS["rns"]
+    kernel_names = ("rns",)

@@ -2,12 +2,32 @@
 and a C-sim build script that compiles its two translation units in parallel."""
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
 from hls4ml.writer.vivado_writer import VivadoWriter
 
 from toolchain.resources import templates_dir
+
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")  # the one placeholder convention of every file in templates/
+
+
+def render(name: str, **values: object) -> str:
+    """The text of ``templates/<name>`` with every ``{{key}}`` replaced by ``values[key]``.
+
+    KeyError names a placeholder the template has and ``values`` lacks (a template and its writer
+    out of step), so no file is written with a placeholder left in it.
+    """
+    text = (templates_dir() / name).read_text()
+
+    def value(match: re.Match) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise KeyError(f"template {name} has placeholder {{{{{key}}}}} and no value was given for it")
+        return str(values[key])
+
+    return PLACEHOLDER.sub(value, text)
 
 
 class Arith4mlWriter(VivadoWriter):
@@ -21,21 +41,17 @@ class Arith4mlWriter(VivadoWriter):
         in_vars, out_vars = model.get_input_variables(), model.get_output_variables()
         if len(in_vars) != 1 or len(out_vars) != 1:
             return  # multi-input models keep hls4ml's per-sample predict
-        text = (templates_dir() / "bridge_batch.cpp").read_text()
-        text = (text.replace("{{project}}", project).replace("{{n_in}}", str(in_vars[0].size()))
-                .replace("{{n_out}}", str(out_vars[0].size())))
+        text = render("bridge_batch.cpp", project=project, n_in=in_vars[0].size(), n_out=out_vars[0].size())
         bridge = Path(model.config.get_output_dir()) / f"{project}_bridge.cpp"
         with bridge.open("a") as f:
             f.write(text)
 
     def write_build_script(self, model):
-        super().write_build_script(model)
-        script = Path(model.config.get_output_dir()) / "build_lib.sh"
-        text = (templates_dir() / "build_lib.sh").read_text()
-        text = text.replace("myproject", model.config.get_project_name())
-        text = text.replace("mystamp", model.config.get_config_value("Stamp"))
-        script.write_text(text)
-        script.chmod(script.stat().st_mode | stat.S_IEXEC)
+        super().write_build_script(model)  # project.tcl (Vivado's build scripts read it) and build_lib.sh
+        script = Path(model.config.get_output_dir()) / "build_lib.sh"  # ours replaces hls4ml's
+        script.write_text(render("build_lib.sh", project=model.config.get_project_name(),
+                                 stamp=model.config.get_config_value("Stamp")))
+        script.chmod(script.stat().st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
 
 
 def drop_replaced_weights(model) -> None:

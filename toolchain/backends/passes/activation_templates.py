@@ -10,6 +10,8 @@ from __future__ import annotations
 from hls4ml.backends.template import FunctionCallTemplate
 from hls4ml.model.layers import Activation
 
+RELU_FUNCTION_TEMPLATE = "nnet::arith::relu<{input_t}, {output_t}, {activation}_config{index}>({input}, {output});"
+
 
 class ArithReluFunctionTemplate(FunctionCallTemplate):
     def __init__(self):
@@ -22,6 +24,4 @@ class ArithReluFunctionTemplate(FunctionCallTemplate):
 
     def format(self, node) -> str:
         params = self._default_function_params(node)
-        config = f"{node.get_attr('activation')}_config{node.index}"
-        return (f"nnet::arith::relu<{params['input_t']}, {params['output_t']}, {config}>"
-                f"({params['input']}, {params['output']});")
+        return RELU_FUNCTION_TEMPLATE.format(**params)  # params hold the node attributes: activation, index

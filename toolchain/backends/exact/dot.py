@@ -1,0 +1,78 @@
+"""Dense / Conv1D / Conv2D: choose the kernel, plan the exact arithmetic, add the kernel's arrays.
+
+The plan (``toolchain.kernels.plan.DotPlan``) is stored on the node as ``arith_plan``;
+the dot templates write it out and ``toolchain.reference`` recomputes the layer from it.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from hls4ml.model.layers import Conv1D, Conv2D, Dense
+from hls4ml.model.types import IntegerPrecisionType
+
+from toolchain.arith import fixed
+from toolchain.backends.attributes import option_value
+from toolchain.backends.exact.dispatch import exact_type
+from toolchain.backends.exact.node import fixed_or_none, forced_result_type, input_type, set_if_unspecified, user_forced
+from toolchain.backends.hls_types import from_fixed
+from toolchain.errors import UnsupportedError
+from toolchain.kernels import WeightArray
+from toolchain.kernels.plan import DotPlan, Geometry, build_plan, choose_kernel, dot_core
+
+BIAS_ARRAY = ("arith_bias", "ab", "bias_t")  # every kernel's first array: the bias on the accumulator grid
+
+
+def geometry(node) -> Geometry:
+    """The layer's convolution frame (a Dense layer is the 1x1 case)."""
+    g = node.get_attr
+    if isinstance(node, Dense):
+        return Geometry(n_chan=int(g("n_in")))
+    if isinstance(node, Conv1D):
+        return Geometry(in_width=int(g("in_width")), n_chan=int(g("n_chan")), filt_width=int(g("filt_width")),
+                        out_width=int(g("out_width")), stride_width=int(g("stride_width")), pad_left=int(g("pad_left")))
+    return Geometry(in_height=int(g("in_height")), in_width=int(g("in_width")), n_chan=int(g("n_chan")),
+                    filt_height=int(g("filt_height")), filt_width=int(g("filt_width")),
+                    out_height=int(g("out_height")), out_width=int(g("out_width")),
+                    stride_height=int(g("stride_height")), stride_width=int(g("stride_width")),
+                    pad_top=int(g("pad_top")), pad_left=int(g("pad_left")))
+
+
+def plan_arrays(plan: DotPlan) -> list[WeightArray]:
+    """The bias and the kernel's arrays, in the order the C++ function takes them."""
+    return [WeightArray(*BIAS_ARRAY, plan.bias_acc, signed=True)] + plan.kernel.weight_arrays(plan)
+
+
+@exact_type.register(Dense)
+@exact_type.register(Conv1D)
+@exact_type.register(Conv2D)
+def _(node) -> None:
+    backend = node.model.config.backend
+    options = {o.name: option_value(node, o) for o in backend.options}
+    weight_var = node.get_weights("weight")
+    if "xnor" in type(weight_var.type.precision).__name__.lower():
+        # hls4ml stores binary() kernels as XNOR bits (0 meaning -1) for its popcount kernel
+        raise UnsupportedError(f"layer {node.name}: binary (XNOR) kernels are not supported by the "
+                               f"{backend.name} backend; use ternary, quantized_po2 or quantized_bits weights",
+                               layer=node.name)
+    bias_var = node.weights.get("bias")
+    core = dot_core(node.name, geometry(node), input_type(node), np.asarray(weight_var.data, dtype=np.float64),
+                    None if bias_var is None else np.asarray(bias_var.data, dtype=np.float64),
+                    weight_type=fixed_or_none(weight_var.type.precision),
+                    bias_type=fixed_or_none(bias_var.type.precision) if bias_var is not None else None)
+    kernel, notes = choose_kernel(core, options["arithmetic"], backend.dot_kernels, options)
+    accum = fixed_or_none(node.get_attr("accum_t").precision) if user_forced(node, "accum") else None
+    plan = build_plan(core, kernel, options, result_type=forced_result_type(node), accum_type=accum, notes=notes)
+    for note in plan.notes:
+        if "narrower" in note:
+            warnings.warn(f"layer {node.name}: {note}", stacklevel=2)
+    set_if_unspecified(node, plan.result_type)
+    if node.get_attr("accum_t") is not None:
+        node.get_attr("accum_t").precision = from_fixed(plan.acc_type)
+    for array in plan_arrays(plan):
+        lo, hi = array.value_range
+        precision = IntegerPrecisionType(fixed.bits_for_range(min(lo, 0), max(hi, 0), array.signed),
+                                         signed=array.signed)
+        node.add_weights_variable(name=array.name, var_name=array.var_prefix + "{index}", precision=precision,
+                                  data=np.asarray(array.data, dtype=np.int64).reshape(-1))
+    node.set_attr("arith_plan", plan)

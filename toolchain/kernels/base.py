@@ -1,0 +1,172 @@
+"""The base of every dot-product kernel: what a datapath owns, in one class.
+
+A kernel is one way of computing the terms of a Dense/Conv layer (shift-add,
+table-decoded ternary, multiplication, residue channels, ...).  In the manner
+of FINN's custom ops, the kernel owns everything that depends on the datapath:
+
+* ``options``: the per-layer config keys it reads (hls4ml layer attributes of
+  the backends that offer it);
+* ``unsuitable`` / ``encode``: whether the layer's exact integer weight codes
+  fit this datapath, and their encoding (shift/sign codes, group codes,
+  residues, ...);
+* ``bounds``: the exact accumulator range its terms can reach;
+* ``accumulate``: the reference accumulation, computed the way the C++ does it
+  (what ``toolchain.reference`` calls);
+* ``weight_arrays``: the constant arrays the C++ reads;
+* ``header``, ``config_template``, ``function_template``, ``stream_layer``:
+  its C++ header and config/call templates (hls4ml's ``{name}`` placeholders);
+* ``generated_terms``, ``dense_terms``, ``multiplications``, ``report_fields``:
+  what the report counts.
+
+Kernels never import hls4ml or Keras; the backends turn ``options`` into hls4ml
+attributes and ``weight_arrays`` into weight variables.  See
+``docs/architecture.md`` for adding one.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from toolchain.kernels.plan import DotCore, DotPlan
+
+
+AUTO = "auto"  # the value of every option that leaves the choice to the Model config, then to the kernel
+
+
+@dataclass(frozen=True)
+class Option:
+    """A per-layer config key of a kernel, registered as an hls4ml layer attribute.
+
+    Looked up LayerName -> LayerType -> Model (see ``toolchain.backends.attributes``), where
+    ``'auto'`` means "not set here"; ``default`` applies when none sets it (None: the kernel chooses),
+    ``from_quantizer`` (if given) derives a
+    value from the layer's weight quantizer before the default; ``check`` validates
+    and normalises a value (raising ``ArithValueError`` with a message naming it).
+    """
+
+    name: str  # attribute name, snake_case: 'moduli'
+    config_name: str  # key in an hls4ml config: 'Moduli' (hls4ml's PascalCase of ``name``)
+    value_type: type
+    description: str
+    choices: tuple[str, ...] | None = None
+    default: Any = None
+    from_quantizer: Callable[[Any], Any] | None = None
+    check: Callable[[Any], Any] | None = None
+
+
+@dataclass(frozen=True)
+class WeightArray:
+    """A constant integer array the kernel's C++ reads (written as an hls4ml weight variable).
+
+    ``data`` is in C++ order; its ap_int type holds ``[lo, hi]`` (the data's own range
+    unless given: a residue array is sized by its moduli, since it also holds inputs).
+    """
+
+    name: str  # weight variable name on the node: 'arith_shift'
+    var_prefix: str  # C++ array name prefix, the layer index follows: 'ash'
+    typedef: str  # the config struct's typedef for its elements: 'shift_t'
+    data: np.ndarray  # int64
+    signed: bool
+    lo: int | None = None
+    hi: int | None = None
+
+    @property
+    def value_range(self) -> tuple[int, int]:
+        v = np.asarray(self.data, dtype=np.int64)
+        lo = int(v.min()) if v.size else 0
+        hi = int(v.max()) if v.size else 0
+        return (lo if self.lo is None else self.lo), (hi if self.hi is None else self.hi)
+
+
+# The geometry and accumulator fields every arith4ml dot config struct has (nnet::arith::dot_config).
+DOT_CONFIG_FIELDS = """\
+    static const unsigned in_height = {in_height}, in_width = {in_width}, n_chan = {n_chan};
+    static const unsigned filt_height = {filt_height}, filt_width = {filt_width};
+    static const unsigned out_height = {out_height}, out_width = {out_width};
+    static const unsigned stride_height = {stride_height}, stride_width = {stride_width};
+    static const unsigned pad_top = {pad_top}, pad_left = {pad_left};
+    static const unsigned n_in = {n_in}, n_out = {n_out};
+    static const int acc_width = {acc_width}, acc_frac = {acc_frac};
+    static const int raw_width = {raw_width};
+    static const bool in_signed = {in_signed};
+    static const unsigned reuse_factor = {reuse_factor};
+    typedef {accum_t} accum_t;
+    typedef {bias_t} bias_t;"""
+
+# io_stream: every kernel's io_parallel layer behind the frame adaptor of nnet_arith_common.h
+STREAM_CALL_TEMPLATE = ("nnet::arith::frame_stream<{stream_layer}, {input_t}, {output_t}, {config}>"
+                        "({input}, {output}, {weights});")
+
+
+class Kernel:
+    """One datapath of Dense/Conv layers.  Subclasses set the class attributes and override the hooks."""
+
+    name: ClassVar[str]  # short name shown by the report: 'shift'
+    arithmetic: ClassVar[str]  # value of the ``Arithmetic`` config key that requests it: 'bitshift'
+    header: ClassVar[str]  # C++ header, relative to the project's firmware/: 'nnet_utils/nnet_bitshift.h'
+    config_template: ClassVar[str]  # struct config{index} : ... {{ {dot_config} ... }};
+    function_template: ClassVar[str]  # io_parallel call
+    stream_layer: ClassVar[str]  # the io_parallel layer as a type, for frame_stream
+    options: ClassVar[tuple[Option, ...]] = ()
+    # True: 'Arithmetic: auto' picks this kernel only when one of its options is set for the layer
+    opt_in: ClassVar[bool] = False
+    multiplies: ClassVar[bool] = False  # data-by-weight multiplications in the emitted kernel
+
+    # ---- encoding ------------------------------------------------------------------------------
+
+    def unsuitable(self, core: DotCore, options: Mapping[str, Any]) -> str | None:
+        """Why this layer's weights cannot use this kernel (a phrase), or None if they can."""
+        return None
+
+    def encode(self, core: DotCore, options: Mapping[str, Any]) -> Any:
+        """The kernel's encoding of ``core.w_codes``; ArithValueError if they do not fit."""
+        raise NotImplementedError
+
+    def bounds(self, core: DotCore, encoding: Any) -> tuple[int, int]:
+        """Exact (lo, hi) of the accumulator (bias included) over every input code; exact products by default."""
+        return core.exact_bounds[0], core.exact_bounds[1]
+
+    # ---- reference -----------------------------------------------------------------------------
+
+    def accumulate(self, plan: DotPlan, cols: np.ndarray) -> np.ndarray:
+        """Sum of the terms (rows of ``cols``, n_out) on the accumulator grid, without the bias, as the C++ does it."""
+        raise NotImplementedError
+
+    # ---- C++ -----------------------------------------------------------------------------------
+
+    def weight_arrays(self, plan: DotPlan) -> list[WeightArray]:
+        """The constant arrays the C++ function reads after the bias, in call order."""
+        raise NotImplementedError
+
+    def config_params(self, plan: DotPlan) -> dict[str, Any]:
+        """Values of the kernel's own placeholders in ``config_template`` (beyond the common dot fields)."""
+        return {}
+
+    # ---- counts --------------------------------------------------------------------------------
+
+    def generated_terms(self, plan: DotPlan) -> int:
+        """Terms the kernel generates per output pixel (a zero weight generates none)."""
+        return int(np.count_nonzero(plan.w_codes))
+
+    def dense_terms(self, plan: DotPlan) -> int:
+        """Terms a kernel of this kind would generate per pixel if no weight were zero."""
+        return plan.n_in * plan.n_out
+
+    def multiplications(self, plan: DotPlan) -> int:
+        """Data-by-weight multiplications per pixel in the emitted kernel."""
+        return self.generated_terms(plan) if self.multiplies else 0
+
+    def report_fields(self, plan: DotPlan) -> dict[str, Any]:
+        """Kernel-specific fields of the report's JSON row."""
+        return {}
+
+    def report_details(self, plan: DotPlan) -> str:
+        """Kernel-specific text of the report's table row."""
+        return ""
+
+    def __repr__(self) -> str:
+        return f"<kernel {self.name}>"

@@ -1,0 +1,146 @@
+"""Residue number system layers (``Arithmetic: rns``): ``nnet::arith::rns``.
+
+Per layer, pairwise-coprime moduli whose product ``M`` covers the exact
+accumulator (``M > 2 max|dot|``); each weight code is held as its residues, each
+channel computes a modular dot product in which a zero weight residue generates
+no term, and CRT or mixed-radix conversion returns to binary for the bias, the
+accumulator grid and the result cast (docs/arithmetic.md, "Residue number system").
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from toolchain.arith import rns
+from toolchain.errors import ArithValueError
+from toolchain.kernels.base import Kernel, Option, WeightArray
+from toolchain.kernels.plan import DotCore, DotPlan
+
+CONFIG_TEMPLATE = """struct config{index} : nnet::arith::rns_config {{
+{dot_config}
+    static const unsigned n_mod = {n_mod};
+    static const int residue_width = {residue_width}, channel_width = {channel_width}, reverse_width = {reverse_width};
+    static const bool use_crt = {use_crt};
+    static const int post_shift = {post_shift};
+    static const unsigned long long dynamic_range = {dynamic_range}ULL; // M, below 2^62
+    static const unsigned long long moduli[n_mod];
+    static const unsigned long long crt_coefficients[n_mod]; // c_j = M_j |M_j^-1|_m_j with M_j = M / m_j
+    static const unsigned mrc_inverses[n_mod * n_mod];       // [i * n_mod + j] = |m_i^-1|_m_j for i < j
+    typedef {residue_t} residue_t;
+}};
+const unsigned long long config{index}::moduli[config{index}::n_mod] = {{{moduli}}};
+const unsigned long long config{index}::crt_coefficients[config{index}::n_mod] = {{{crt_coefficients}}};
+const unsigned config{index}::mrc_inverses[config{index}::n_mod * config{index}::n_mod] = {{{mrc_inverses}}};
+"""
+FUNCTION_TEMPLATE = "nnet::arith::rns<{input_t}, {output_t}, {config}>({input}, {output}, {weights});"
+
+
+def check_reverse(value: Any) -> str:
+    name = str(value).lower()
+    if name not in rns.REVERSE_CONVERSIONS:
+        raise ArithValueError(f"Reverse '{value}' is not a reverse conversion; choose crt (Chinese remainder) or "
+                              "mrc (mixed radix)", key="Reverse")
+    return name
+
+
+def check_moduli(value: Any) -> tuple[int, ...]:
+    try:
+        return tuple(int(m) for m in rns.validate_moduli(value))
+    except ArithValueError as exc:
+        raise ArithValueError(str(exc), key="Moduli") from None
+
+
+MODULI_OPTION = Option("moduli", "Moduli", list, "RNS moduli (pairwise coprime); default: the smallest "
+                       "{2^n-1, 2^n, 2^n+1} covering the layer's accumulator", check=check_moduli)
+REVERSE_OPTION = Option("reverse", "Reverse", str, "RNS reverse conversion: crt (Chinese remainder) or mrc "
+                        "(mixed radix)", choices=rns.REVERSE_CONVERSIONS, default="crt", check=check_reverse)
+
+
+@dataclass(frozen=True)
+class RNSEncoding:
+    moduli: tuple[int, ...]
+    reverse: str  # 'crt' or 'mrc'
+    residues: np.ndarray  # int64 (n_mod, n_in, n_out): |w|_m per modulus
+
+
+def _ull(values: list[int]) -> str:
+    return ", ".join(f"{v}ULL" for v in values)
+
+
+class RNSKernel(Kernel):
+    name = "rns"
+    arithmetic = "rns"
+    header = "nnet_utils/nnet_rns.h"
+    config_template = CONFIG_TEMPLATE
+    function_template = FUNCTION_TEMPLATE
+    stream_layer = "nnet::arith::rns_layer"
+    options = (MODULI_OPTION, REVERSE_OPTION)
+    multiplies = True  # residue by residue, n-bit
+
+    def encode(self, core: DotCore, options: Mapping[str, Any]) -> RNSEncoding:
+        max_dot = core.exact_bounds[2]
+        moduli = options.get("moduli")
+        if moduli is None:
+            moduli = rns.select_moduli(max_dot)
+        else:
+            try:
+                rns.check_range(moduli, max_dot)
+            except ArithValueError as exc:
+                raise ArithValueError(str(exc), key="Moduli") from None
+        moduli = tuple(int(m) for m in moduli)
+        if rns.dynamic_range(moduli) > rns.MAX_DYNAMIC_RANGE:  # the reference's int64 conversions, the C++ tables
+            raise ArithValueError(f"moduli {moduli} give M={rns.dynamic_range(moduli)}, above the 2**62 this "
+                                  "toolchain supports; choose smaller moduli", key="Moduli")
+        return RNSEncoding(moduli=moduli, reverse=options.get("reverse") or REVERSE_OPTION.default,
+                           residues=np.stack([np.mod(core.w_codes, np.int64(m)) for m in moduli]))
+
+    def accumulate(self, plan: DotPlan, cols: np.ndarray) -> np.ndarray:
+        enc: RNSEncoding = plan.encoding
+        # forward conversion reduces any input code modulo each m_j (only the sum has to fit in M)
+        x_res = np.stack([np.mod(cols, np.int64(m)) for m in enc.moduli])
+        y_res, _ = rns.modular_dot(x_res, enc.residues, enc.moduli)
+        reverse = rns.from_residues_crt if enc.reverse == "crt" else rns.from_residues_mrc
+        return reverse(y_res, enc.moduli) << np.int64(plan.pre_shift)
+
+    def weight_arrays(self, plan: DotPlan) -> list[WeightArray]:
+        enc: RNSEncoding = plan.encoding
+        # the type also holds the activations' residues: size it by the moduli, not by the weights
+        return [WeightArray("arith_residue", "awr", "residue_t", enc.residues, signed=False, lo=0,
+                            hi=max(enc.moduli) - 1)]
+
+    def config_params(self, plan: DotPlan) -> dict[str, Any]:
+        enc: RNSEncoding = plan.encoding
+        moduli = enc.moduli
+        big_m = rns.dynamic_range(moduli)
+        crt = [(big_m // m) * pow(big_m // m, -1, m) % big_m for m in moduli]
+        n_mod = len(moduli)
+        inverses = [pow(moduli[i], -1, moduli[j]) if i < j else 0 for i in range(n_mod) for j in range(n_mod)]
+        return {"n_mod": len(moduli), "dynamic_range": big_m,
+                "residue_width": max(m - 1 for m in moduli).bit_length(),
+                "channel_width": (plan.n_in * max(m - 1 for m in moduli) ** 2).bit_length() + 1,
+                "reverse_width": (len(moduli) * max(moduli) * big_m).bit_length() + 1,
+                "use_crt": str(enc.reverse == "crt").lower(), "post_shift": plan.pre_shift,
+                "moduli": _ull(list(moduli)), "crt_coefficients": _ull(crt),
+                "mrc_inverses": ", ".join(map(str, inverses))}
+
+    def generated_terms(self, plan: DotPlan) -> int:
+        return int(np.count_nonzero(plan.encoding.residues))
+
+    def dense_terms(self, plan: DotPlan) -> int:
+        return plan.n_in * plan.n_out * len(plan.encoding.moduli)
+
+    def report_fields(self, plan: DotPlan) -> dict[str, Any]:
+        enc: RNSEncoding = plan.encoding
+        sparsity = rns.residue_sparsity(plan.w_codes, enc.moduli)
+        return {"moduli": list(enc.moduli), "reverse": enc.reverse,
+                "residue_sparsity": {str(k): float(v) for k, v in sparsity.items()}}
+
+    def report_details(self, plan: DotPlan) -> str:
+        fields = self.report_fields(plan)
+        return " ".join(f"{m}:{fields['residue_sparsity'][str(m)]:.2f}" for m in fields["moduli"])
+
+
+KERNEL = RNSKernel()
