@@ -154,7 +154,8 @@ def section_residue(ds, out):
     best = max(r["ratio"] for r in rows)
     ok = [r["loss_points"] <= 1.0 for r in rows]
     print(f"\ntargets: best ratio {best:.2f}x (>= 4x: {'met' if best >= 4 else 'NOT met'}); lowest ratio "
-          f"{min(r['ratio'] for r in rows):.2f}x (>= 2x everywhere: {'met' if min(r['ratio'] for r in rows) >= 2 else 'NOT met'}); "
+          f"{min(r['ratio'] for r in rows):.2f}x "
+          f"(>= 2x everywhere: {'met' if min(r['ratio'] for r in rows) >= 2 else 'NOT met'}); "
           f"mean loss <= 1 point in {sum(ok)} of {len(rows)} rows")
     out["residue"] = rows
 

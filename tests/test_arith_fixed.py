@@ -80,7 +80,8 @@ def test_parse_type_forms():
     assert fixed.parse_type("ap_ufixed<8, 0, AP_RND_CONV, AP_SAT>") == FixedType(8, 0, False, "AP_RND_CONV", "AP_SAT")
     assert fixed.parse_type("ap_int<9>") == FixedType(9, 9)
     assert fixed.parse_type("fixed<10,4,RND,SAT>") == FixedType(10, 4, True, "AP_RND", "AP_SAT")
-    assert fixed.parse_type(FixedType(12, 3, False, "AP_RND", "AP_SAT").cpp()) == FixedType(12, 3, False, "AP_RND", "AP_SAT")
+    t = FixedType(12, 3, False, "AP_RND", "AP_SAT")
+    assert fixed.parse_type(t.cpp()) == t
 
 
 @pytest.mark.parametrize("lo,hi,signed,bits", [(0, 1, False, 1), (0, 255, False, 8), (-128, 127, True, 8),

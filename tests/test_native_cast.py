@@ -89,14 +89,19 @@ int main() {{
 """
 
 
+def _build(src: str, workdir, name: str):
+    """Compile ``src`` against hls4ml's ap_types and our headers; returns the executable."""
+    cpp, exe = workdir / f"{name}.cpp", workdir / name
+    cpp.write_text(src)
+    subprocess.run(["g++", "-O1", "-std=c++14", f"-I{ap_types_dir()}", f"-I{templates_dir()}", str(cpp), "-o",
+                    str(exe)], check=True, capture_output=True, text=True)
+    return exe
+
+
 def test_raw_codes_and_casts_match_ap_fixed(tmp_path):
     values, cases = _values(), _cases()
     assert len({c[1] for c in cases}) == len(ROUNDING_MODES) * len(OVERFLOW_MODES) * 2 * len(SHAPES)
-    cpp = tmp_path / "native_cast.cpp"
-    cpp.write_text(_source(values, cases))
-    exe = tmp_path / "native_cast"
-    subprocess.run(["g++", "-O1", "-std=c++14", f"-I{ap_types_dir()}", f"-I{templates_dir()}", str(cpp), "-o", str(exe)],
-                   check=True, capture_output=True, text=True)
+    exe = _build(_source(values, cases), tmp_path, "native_cast")
     run = subprocess.run([str(exe)], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-2000:]
     assert f"{len(values)} values" in run.stdout
@@ -107,13 +112,10 @@ def test_raw_codes_and_casts_match_ap_fixed(tmp_path):
                                           ("ap_int<5>", (-16, -1, 0, 15)), ("ap_uint<62>", (0, (1 << 62) - 1))])
 def test_raw_code_reads_the_stored_code(tmp_path, ctype, codes):
     setter = "x.setBits((ap_ulong){c}LL)" if "fixed" in ctype else "x = {c}LL"
-    body = "\n".join(f"    {{ T x; {setter.format(c=c)}; std::printf(\"%lld\\n\", nnet::arith::raw_code<long long>(x)); }}"
-                     for c in codes)
-    src = f'#include <cstdio>\n#include "nnet_utils/nnet_arith_common.h"\ntypedef {ctype} T;\nint main() {{\n{body}\n}}\n'
-    cpp = tmp_path / "raw.cpp"
-    cpp.write_text(src)
-    exe = tmp_path / "raw"
-    subprocess.run(["g++", "-O1", "-std=c++14", f"-I{ap_types_dir()}", f"-I{templates_dir()}", str(cpp), "-o", str(exe)],
-                   check=True, capture_output=True, text=True)
+    print_code = 'std::printf("%lld\\n", nnet::arith::raw_code<long long>(x));'
+    body = "\n".join(f"    {{ T x; {setter.format(c=c)}; {print_code} }}" for c in codes)
+    src = (f'#include <cstdio>\n#include "nnet_utils/nnet_arith_common.h"\ntypedef {ctype} T;\n'
+           f"int main() {{\n{body}\n}}\n")
+    exe = _build(src, tmp_path, "raw")
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
     assert [int(v) for v in out] == list(codes)

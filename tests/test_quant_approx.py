@@ -105,7 +105,8 @@ def test_roup_closed_form_equals_table_path():
 
 
 def _roup_closed_form(a, b, k, m):
-    """DESIGN.md: P = (floor(A / 2**m) + a_{m-1}) 2**m * (floor(B / 4**k) + b_{2k-1}) 4**k (bits of two's complement)."""
+    """docs/arithmetic.md: P = (floor(A / 2**m) + a_{m-1}) 2**m * (floor(B / 4**k) + b_{2k-1}) 4**k
+    (bits of two's complement)."""
     a = np.asarray(a, np.int64)
     b = np.asarray(b, np.int64)
     ar = ((a >> m) + ((a >> (m - 1)) & 1 if m else 0)) << m
@@ -128,7 +129,8 @@ def test_roup_layer_runs_closed_form_without_tables(k, m, monkeypatch):
     monkeypatch.setattr(approx.TableMultiplier, "__init__", no_table)
     monkeypatch.setattr(approx, "booth_multiply", no_table)
     y = layer(x).numpy()
-    xc = np.clip(np.floor(x.astype(np.float64) * 2 ** 6 + 0.5), -128, 127).astype(np.int64)  # ap_fixed<8,2,AP_RND,AP_SAT>
+    # ap_fixed<8,2,AP_RND,AP_SAT>
+    xc = np.clip(np.floor(x.astype(np.float64) * 2 ** 6 + 0.5), -128, 127).astype(np.int64)
     wc = np.clip(np.floor(layer.kernel.numpy().astype(np.float64) * 2 ** 7 + 0.5), -128, 127).astype(np.int64)
     ar, br = _roup_closed_form(xc, wc, k, m)
     ref = ar @ br

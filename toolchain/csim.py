@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     s = compare(hm, model, x)
     print(f"{s['samples']} samples, {s['outputs']} outputs: {s['exact']} bit-exact vs reference "
           f"({100 * s['exact_fraction']:.2f}%), max |diff| {s['max_abs_diff_reference']:g}; "
-          f"vs Keras max |diff| {s['max_abs_diff_keras']:.4g}, argmax agreement {100 * s['argmax_agreement_keras']:.1f}%")
+          f"vs Keras max |diff| {s['max_abs_diff_keras']:.4g}, "
+          f"argmax agreement {100 * s['argmax_agreement_keras']:.1f}%")
     return 0 if s["exact"] == s["outputs"] else 1
 

@@ -13,7 +13,8 @@ with ``name`` and parameters:
 ``po2``            QKeras ``quantized_po2(bits=4, max_value=None)`` (no zero level)
 =================  ===========================================================
 
-Layer names: input ``x_in`` (hls4ml reserves ``input``); MLP ``fc1, fc2, ..., out``; CNN ``conv1, conv2, ..., fc1, out``;
+Layer names: input ``x_in`` (hls4ml reserves ``input``); MLP ``fc1, fc2, ..., out``;
+CNN ``conv1, conv2, ..., fc1, out``;
 ResNet-8 ``conv0, s{i}_conv{1,2}, s{i}_skip, out``.
 """
 from __future__ import annotations
@@ -164,7 +165,8 @@ def _image_model_start(builder: str, input_shape, filters, quantizer, regularize
 
 def build_cnn(input_shape, n_classes: int = 10, filters=(8, 16), dense: int = 32, quantizer=None, regularizer=None,
               seed: int | None = 0) -> tf.keras.Model:
-    """Small CNN: ``conv3x3(same)+ReLU`` per entry of ``filters``, 2x2 max-pool after each but the first, ``fc1``, ``out``."""
+    """Small CNN: ``conv3x3(same)+ReLU`` per entry of ``filters``, 2x2 max-pool after each but the first, ``fc1``,
+    ``out``."""
     filters, f, inp = _image_model_start("cnn", input_shape, filters, quantizer, regularizer, seed)
     h = inp
     for i, c in enumerate(filters, 1):

@@ -66,7 +66,8 @@ class PotPruning(tf.keras.callbacks.Callback):
         return self.target * (1.0 - (1.0 - p) ** self.power)
 
     def _targets(self):
-        return [(lyr, q) for lyr, q in _pot_layers(self.model) if self.layer_names is None or lyr.name in self.layer_names]
+        names = self.layer_names
+        return [(lyr, q) for lyr, q in _pot_layers(self.model) if names is None or lyr.name in names]
 
     def on_train_begin(self, logs=None):
         for layer, q in self._targets():
@@ -83,7 +84,8 @@ class PotPruning(tf.keras.callbacks.Callback):
 
 
 def prune_to(model, sparsity: float, base_margins: dict | None = None, layers=None) -> float:
-    """Set every PoT layer's zero margin so that at least ``ceil(sparsity * n)`` weights are 0; returns overall sparsity."""
+    """Set every PoT layer's zero margin so that at least ``ceil(sparsity * n)`` weights are 0; returns the overall
+    sparsity."""
     base_margins = base_margins or {}
     zeros = n_total = 0
     for layer, q in _pot_layers(model):
