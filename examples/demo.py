@@ -35,7 +35,7 @@ HIDDEN = (32, 32)
 POT_BITS, POT_MAX_EXP = 4, 0
 RELU = (6, 2)  # quantized_relu(6, 2): ap_ufixed<6,2> activations
 INPUT_TYPE = ("ap_ufixed<5,1>", 31)  # every digits pixel k/16 exactly; largest code 31
-STRENGTH = 3e-5  # residue regularizer lambda (the sin^2 penalty of DESIGN.md)
+STRENGTH = 3e-5  # residue regularizer lambda (the sin^2 penalty of docs/arithmetic.md)
 EPOCHS, BATCH, LR = 40, 64, 3e-3
 
 

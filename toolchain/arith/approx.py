@@ -1,6 +1,6 @@
 """Bit-exact models of approximate 8x8 multipliers (MAx-DNN): ROUP and table multipliers.
 
-**ROUP(k, m)** (project definition, see ``DESIGN.md``): radix-4 Booth
+**ROUP(k, m)** (project definition, see ``docs/arithmetic.md``): radix-4 Booth
 multiplication of a signed activation ``A`` by a signed weight ``B`` in which
 the ``k`` least-significant partial products are perforated (never generated)
 and ``A`` is rounded at bit ``m`` before the partial products are formed::

@@ -1,6 +1,6 @@
 """ESSOP stochastic-computing outer product for Dense weight updates, bit-exact.
 
-Project definition (DESIGN.md, "ESSOP stochastic outer product"; the ESSOP
+Project definition (docs/arithmetic.md, "ESSOP stochastic outer product"; the ESSOP
 abstract leaves the details open, so what follows is ours).  The update
 ``dW = lr * delta x^T`` is computed as:
 

@@ -1,6 +1,6 @@
 """Residue regularizer, residue / weight sparsity figures and the post-processing fine-tune.
 
-Project definition (DESIGN.md): for the integer codes ``q`` of the quantized
+Project definition (docs/arithmetic.md): for the integer codes ``q`` of the quantized
 weights (``q = quantizer(w) * code_scale``, straight-through through the
 quantizer) the ``"sin2"`` penalty is ``R = lambda * sum_j sum_w sin^2(pi q / m_j)``,
 zero exactly where ``q`` is a multiple of ``m_j``; it is the smooth count of
