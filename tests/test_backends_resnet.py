@@ -85,7 +85,7 @@ def test_csim_agrees_with_keras_logits(compiled):
 def test_layers_kernels_and_types(compiled):
     """Dropout and softmax gone, every BatchNorm its own layer, every PoT layer on its shift (or RNS)
     kernel, and no inferred result type wider than the cap."""
-    from toolchain.backends.plan import RESULT_WIDTH_CAP
+    from toolchain.kernels.plan import RESULT_WIDTH_CAP
 
     kind, model, hm = compiled
     classes = [layer.class_name for layer in hm.get_layers()]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import pickle
 import shutil
 import zipfile
@@ -12,6 +13,7 @@ import numpy as np
 from toolchain import project, reference
 from toolchain.arith.checks import first_index
 from toolchain.errors import DataError, ToolMissingError
+from toolchain.files import read_input_bytes
 
 
 def load_inputs(path: str | None, shape: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:
@@ -25,12 +27,9 @@ def load_inputs(path: str | None, shape: tuple[int, ...], n: int, seed: int = 0)
     if path is None:
         return np.random.default_rng(seed).normal(0, 2.0, (n, *shape)).astype(np.float32)
     p = Path(path)
-    if not p.exists():
-        raise DataError(f"data file '{p}' does not exist")
-    if not p.is_file():
-        raise DataError(f"data file '{p}' is not a file")
+    raw = read_input_bytes(p, "data file", DataError)
     try:
-        data = np.load(p, allow_pickle=False)
+        data = np.load(io.BytesIO(raw), allow_pickle=False)
         if isinstance(data, np.lib.npyio.NpzFile):
             with data:
                 if not data.files:

@@ -215,18 +215,13 @@ def plot_training(history: dict, model, moduli, path, title: str = "") -> None:
     allc = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
     n = 2 + len(moduli)
     fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.2))
-    for key in ("loss", "val_loss"):
-        if key in history:
-            axes[0].plot(range(1, len(history[key]) + 1), history[key], label=key)
-    axes[0].set_xlabel("epoch")
-    axes[0].set_title("loss")
-    axes[0].legend(fontsize=7)
-    for key in ("accuracy", "val_accuracy"):
-        if key in history:
-            axes[1].plot(range(1, len(history[key]) + 1), history[key], label=key)
-    axes[1].set_xlabel("epoch")
-    axes[1].set_title("accuracy")
-    axes[1].legend(fontsize=7)
+    for ax, metric in zip(axes[:2], ("loss", "accuracy")):
+        for key in (metric, f"val_{metric}"):
+            if key in history:
+                ax.plot(range(1, len(history[key]) + 1), history[key], label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend(fontsize=7)
     for ax, m in zip(axes[2:], moduli):
         if allc.size:
             r = np.mod(allc, m)

@@ -12,12 +12,12 @@ a mapping each give a one-line :class:`~toolchain.errors.ConfigError` naming the
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from toolchain.errors import Arith4mlError, ConfigError
+from toolchain.files import read_input_bytes
 
 KeyPath = tuple  # mapping keys (str) and sequence indices (int), outermost first
 
@@ -70,15 +70,7 @@ def load(path: str | os.PathLike, expected: str = "a mapping", what: str = "conf
     ``expected`` describes the top-level mapping for the message when it is something else
     (e.g. ``"a mapping with Model and/or LayerName keys"``); ``what`` names the file's role.
     """
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"{what} '{path}' does not exist")
-    if not p.is_file():
-        raise ConfigError(f"{what} '{path}' is not a file")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{what} '{path}' cannot be read: {exc.strerror or exc}") from None
+    raw = read_input_bytes(path, what, ConfigError)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
