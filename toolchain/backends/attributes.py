@@ -48,7 +48,7 @@ SOFTMAX_SKIP_DESCRIPTION = ("Remove this softmax and output logits (arith4ml def
 
 def arithmetic_option(arithmetics: tuple[str, ...]) -> Option:
     """The ``Arithmetic`` key of a backend offering ``arithmetics`` (``'auto'`` first)."""
-    return Option("arithmetic", "Arithmetic", str, "arith4ml datapath of the layer: " + ", ".join(arithmetics),
+    return Option("arithmetic", "Arithmetic", "arith4ml datapath of the layer: " + ", ".join(arithmetics),
                   choices=arithmetics, default=AUTO, check=_lower)
 
 

@@ -50,7 +50,6 @@ class Option:
 
     name: str  # attribute name, snake_case: 'moduli'
     config_name: str  # key in an hls4ml config: 'Moduli' (hls4ml's PascalCase of ``name``)
-    value_type: type
     description: str
     choices: tuple[str, ...] | None = None
     default: Any = None

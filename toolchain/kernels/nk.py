@@ -55,7 +55,7 @@ def nk_of_quantizer(quantizer: Any) -> tuple[int, int] | None:
     return None
 
 
-NK_OPTION = Option("n_k", "NK", list, "(N, k) structured ternary code: at most k non-zeros per N weights",
+NK_OPTION = Option("n_k", "NK", "(N, k) structured ternary code: at most k non-zeros per N weights",
                    from_quantizer=nk_of_quantizer, check=check_nk)
 
 

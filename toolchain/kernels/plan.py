@@ -89,12 +89,6 @@ class Geometry:
     def n_in(self) -> int:
         return self.filt_height * self.filt_width * self.n_chan
 
-    @property
-    def padded(self) -> bool:
-        return self.pad_top > 0 or self.pad_left > 0 or (
-            (self.out_height - 1) * self.stride_height + self.filt_height > self.in_height + self.pad_top) or (
-            (self.out_width - 1) * self.stride_width + self.filt_width > self.in_width + self.pad_left)
-
 
 @dataclass
 class DotCore:

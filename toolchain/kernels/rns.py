@@ -53,9 +53,9 @@ def check_moduli(value: Any) -> tuple[int, ...]:
         raise ArithValueError(str(exc), key="Moduli") from None
 
 
-MODULI_OPTION = Option("moduli", "Moduli", list, "RNS moduli (pairwise coprime); default: the smallest "
+MODULI_OPTION = Option("moduli", "Moduli", "RNS moduli (pairwise coprime); default: the smallest "
                        "{2^n-1, 2^n, 2^n+1} covering the layer's accumulator", check=check_moduli)
-REVERSE_OPTION = Option("reverse", "Reverse", str, "RNS reverse conversion: crt (Chinese remainder) or mrc "
+REVERSE_OPTION = Option("reverse", "Reverse", "RNS reverse conversion: crt (Chinese remainder) or mrc "
                         "(mixed radix)", choices=rns.REVERSE_CONVERSIONS, default="crt", check=check_reverse)
 
 
