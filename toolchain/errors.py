@@ -49,3 +49,14 @@ class ToolMissingError(Arith4mlError, RuntimeError):
     """A vendor tool (vivado, vitis_hls) is not on PATH."""
 
     exit_code = 3
+
+
+class ToolFailedError(Arith4mlError, RuntimeError):
+    """A tool ran and failed (e.g. g++ on a project); the message names the command and its log file."""
+
+    exit_code = 4
+
+    def __init__(self, message: str = "", *, command: str | None = None, log: str | None = None, **fields):
+        super().__init__(message, **fields)
+        self.command = command
+        self.log = log
