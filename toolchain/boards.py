@@ -1,15 +1,40 @@
-"""Board catalogue: one YAML file per board in ``boards/`` (shipped with the package)."""
+"""Board catalogue: one YAML file per board in ``boards/`` (shipped with the package), and the part-name check.
+
+Board names and FPGA parts come from the user (``--board``, ``--part``, a board file) and end up in
+file paths and in the Tcl scripts Vivado runs, so both are checked where they enter:
+:func:`check_board_name` (a plain name, no path) and :func:`check_part` (the Xilinx part grammar,
+no whitespace or Tcl metacharacters).  Every problem is a one-line
+:class:`~toolchain.errors.ConfigError` (exit code 2) naming the bad value; a board file's are
+``FILE:LINE: key: message``.
+"""
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
-import yaml
-
+from toolchain import yamlfile
 from toolchain.errors import ConfigError
 from toolchain.resources import boards_dir
 
 REQUIRED = ("name", "family", "part", "clock_period_ns", "interface")
-FAMILIES = ("zynq7000", "zynqmp", "artix7")
+OPTIONAL = ("board_part",)
+# board family -> the part prefixes it has (a board file's part must belong to its family)
+FAMILIES = {"zynq7000": ("xc7z",), "zynqmp": ("xczu", "xck"), "artix7": ("xc7a",)}
+
+BOARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_NAME = 64
+# Xilinx part names: xc + device + package + speed grade (+ temperature), '-'-separated,
+# e.g. xc7z020clg400-1, xc7a35ticsg324-1L, xczu9eg-ffvb1156-2-e, xck26-sfvc784-2LV-c, xcu250-figd2104-2L-e
+PART = re.compile(r"xc[a-z0-9]+(-[a-z0-9]+)*", re.IGNORECASE)
+MAX_PART = 40
+# families Vivado targets: 7 series (Artix, Kintex, Virtex, Spartan, Zynq), UltraScale(+) (Kintex, Virtex,
+# Artix, Spartan, Zynq MPSoC/RFSoC), Kria SOMs (xck), Alveo cards (xcu), Versal (xcv[cemnph])
+PART_FAMILY = re.compile(r"xc(7[aksvz]|ku|vu|au|su|zu|k\d|u\d|v[cehmnp])", re.IGNORECASE)
+PART_EXAMPLE = "xc7z020clg400-1"
+TCL_SPECIAL = set('[]{}$;"\\`')
+BOARD_PART = re.compile(r"[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)*")  # vendor:board:component:version
 
 
 @dataclass(frozen=True)
@@ -26,17 +51,83 @@ def known_boards() -> list[str]:
     return sorted(p.stem for p in boards_dir().glob("*.yaml"))
 
 
+def check_board_name(name: str) -> str:
+    """``name`` if it is a plain board name (letters, digits, ``._-``; no path); ConfigError naming it otherwise."""
+    known = f"known boards: {', '.join(known_boards())}"
+    if not name:
+        raise ConfigError(f"board name '{name}' is empty; {known}")
+    if "/" in name or "\\" in name or ".." in name:
+        raise ConfigError(f"board name {name!r} contains a path ('/', '\\' or '..'); a board is a plain name, {known}")
+    if len(name) > MAX_NAME or not BOARD_NAME.fullmatch(name):
+        raise ConfigError(f"board name {name!r} is not a board name (letters, digits, '.', '_', '-', at most "
+                          f"{MAX_NAME} characters); {known}")
+    return name
+
+
+def check_part(part: str, what: str = "part") -> str:
+    """``part`` if it is a Xilinx part name (e.g. ``xc7z020clg400-1``); ConfigError ``WHAT 'PART': ...`` otherwise.
+
+    The part is pasted into Vivado Tcl scripts: whitespace and Tcl metacharacters are refused by name.
+    """
+    if not isinstance(part, str):
+        raise ConfigError(f"{what} {part!r} must be a string, e.g. {PART_EXAMPLE}")
+    shown = repr(part) if len(part) <= MAX_PART + 20 else repr(part[:MAX_PART]) + "..."
+    if not part:
+        raise ConfigError(f"{what} is empty; expected a Xilinx part such as {PART_EXAMPLE}")
+    special = sorted(set(part) & TCL_SPECIAL)
+    if special:
+        raise ConfigError(f"{what} {shown} contains {' '.join(repr(c) for c in special)}, which cannot be in a part "
+                          f"name (the part is written into Vivado Tcl scripts); expected a Xilinx part such as "
+                          f"{PART_EXAMPLE}")
+    if any(c.isspace() for c in part):
+        raise ConfigError(f"{what} {shown} contains whitespace; expected a Xilinx part such as {PART_EXAMPLE}")
+    if len(part) > MAX_PART:
+        raise ConfigError(f"{what} {shown} is longer than {MAX_PART} characters; expected a Xilinx part such as "
+                          f"{PART_EXAMPLE}")
+    if not PART.fullmatch(part):
+        raise ConfigError(f"{what} {shown} is not a Xilinx part name (xc, then letters and digits in '-'-separated "
+                          f"fields, e.g. {PART_EXAMPLE}, xczu9eg-ffvb1156-2-e)")
+    if not PART_FAMILY.match(part):
+        raise ConfigError(f"{what} {shown} is not in a part family Vivado targets (known: xc7a/k/s/v/z, xcku, xcvu, "
+                          f"xcau, xcsu, xczu, xck, xcu, xcv[cehmnp])")
+    return part
+
+
 def load_board(name: str) -> Board:
-    """The board called ``name``; ConfigError listing the known boards otherwise."""
-    path = boards_dir() / f"{name}.yaml"
+    """The board called ``name``; ConfigError naming a bad name, listing the known boards or a bad key of its file."""
+    path = boards_dir() / f"{check_board_name(name)}.yaml"
     if not path.is_file():
         raise ConfigError(f"unknown board '{name}'; known boards: {', '.join(known_boards())}")
-    data = yaml.safe_load(path.read_text()) or {}
+    return read_board_file(path)
+
+
+def read_board_file(path: Path) -> Board:
+    """A board file, every key checked: ConfigError ``FILE:LINE: key: message`` for a missing, unknown or bad key."""
+    doc = yamlfile.load(path, expected="a mapping of board keys", what="board file")
+    data = doc.data
     missing = [k for k in REQUIRED if k not in data]
     if missing:
-        raise ConfigError(f"{path}: board file lacks {', '.join(missing)}")
+        raise doc.error((), f"board file lacks {', '.join(missing)}")
+    unknown = [k for k in data if k not in REQUIRED + OPTIONAL]
+    if unknown:
+        raise doc.error((unknown[0],), f"unknown key (known: {', '.join(REQUIRED + OPTIONAL)})")
+    for key in ("name", "family", "part", "interface"):
+        if not isinstance(data[key], str) or not data[key]:
+            raise doc.error((key,), f"must be a non-empty string, got {data[key]!r}")
     if data["family"] not in FAMILIES:
-        raise ConfigError(f"{path}: family '{data['family']}' is not one of {', '.join(FAMILIES)}")
-    return Board(name=str(data["name"]), family=str(data["family"]), part=str(data["part"]),
-                 clock_period_ns=float(data["clock_period_ns"]), interface=str(data["interface"]),
-                 board_part=data.get("board_part"))
+        raise doc.error(("family",), f"'{data['family']}' is not one of {', '.join(FAMILIES)}")
+    try:
+        part = check_part(data["part"])
+    except ConfigError as exc:
+        raise doc.error(("part",), str(exc)) from None
+    if not part.lower().startswith(FAMILIES[data["family"]]):
+        raise doc.error(("part",), f"part '{part}' is not a {data['family']} part "
+                                   f"({' or '.join(FAMILIES[data['family']])}...)")
+    clock = data["clock_period_ns"]
+    if isinstance(clock, bool) or not isinstance(clock, (int, float)) or not (math.isfinite(clock) and clock > 0):
+        raise doc.error(("clock_period_ns",), f"must be a positive number of nanoseconds, got {clock!r}")
+    board_part = data.get("board_part")
+    if board_part is not None and not (isinstance(board_part, str) and BOARD_PART.fullmatch(board_part)):
+        raise doc.error(("board_part",), f"{board_part!r} is not a board part (vendor:board:component:version)")
+    return Board(name=data["name"], family=data["family"], part=part, clock_period_ns=float(clock),
+                 interface=data["interface"], board_part=board_part)

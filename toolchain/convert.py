@@ -5,29 +5,38 @@ import argparse
 from pathlib import Path
 
 from toolchain import project
-from toolchain.boards import load_board
+from toolchain.boards import check_part, known_boards, load_board
 from toolchain.errors import DataError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("convert", help="convert a Keras/QKeras model into an HLS project")
-    p.add_argument("model", help="Keras model file (.keras or .h5)")
-    p.add_argument("--backend", required=True, choices=sorted(project.BACKENDS))
+    p = sub.add_parser("convert", help="convert a Keras/QKeras model into an HLS project for a board or an FPGA part",
+                       description="Convert a Keras/QKeras model into an hls4ml project with the Bitshift or RNS "
+                                   "backend (C++ sources, Vivado build_prj.tcl, arith4ml.json).")
+    p.add_argument("model", help="Keras model file (.keras or .h5), e.g. model.h5 written by 'arith4ml train'")
+    p.add_argument("--backend", required=True, choices=sorted(project.BACKENDS),
+                   help="arithmetic backend: bitshift (power-of-two, ternary and (N,k) weights as shifts and adds) "
+                        "or rns (residue number system)")
     target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--board", help="board name (see boards/)")
-    target.add_argument("--part", help="FPGA part, e.g. xc7z020clg400-1")
-    p.add_argument("-o", "--output", required=True, help="project directory to create")
+    target.add_argument("--board", help=f"board name, one of {', '.join(known_boards())} (sets part and clock)")
+    target.add_argument("--part", help="FPGA part, e.g. xc7z020clg400-1 (clock 10 ns)")
+    p.add_argument("-o", "--output", required=True,
+                   help="project directory to create (refused if it exists, unless --force)")
     p.add_argument("--config", help="hls4ml-style YAML (Model / LayerName keys; Arithmetic, Moduli, Reverse, NK)")
-    p.add_argument("--io-type", default="io_parallel", choices=project.IO_TYPES)
+    p.add_argument("--io-type", default="io_parallel", choices=project.IO_TYPES,
+                   help="hls4ml I/O type of the project (default: io_parallel)")
     p.add_argument("--force", action="store_true", help="replace an existing arith4ml project directory")
-    p.add_argument("--allow-lambda", action="store_true", help="convert models with Lambda layers")
+    p.add_argument("--allow-lambda", action="store_true",
+                   help="convert models with Lambda layers (loading them runs their Python code)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     # cheap checks first, so that bad input is reported before TensorFlow loads the model
     part, clock = args.part, 10.0
-    if args.board:
+    if args.part is not None:
+        part = check_part(args.part, "--part")
+    else:
         board = load_board(args.board)
         part, clock = board.part, board.clock_period_ns
     project.check_output_dir(args.output, args.force)
