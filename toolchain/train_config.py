@@ -20,6 +20,8 @@ from typing import Any
 
 from toolchain import yamlfile
 from toolchain.arith.essop import DEFAULT_SEED_D, DEFAULT_SEED_X
+from toolchain.arith.pot import MAX_BITS as POT_MAX_BITS
+from toolchain.arith.ternary import MAX_N as NK_MAX_N
 from toolchain.errors import Arith4mlError, ConfigError
 from toolchain.yamlfile import YamlFile
 
@@ -35,6 +37,10 @@ DATA_OPTIONS = {"digits": ("view", "seed", "test_fraction"),
 REGULARIZER_STRENGTH = {"in_training": 3e-5, "post": 1e-4}  # default strength per regularizer mode
 METRIC_MODULI = (7, 8, 9)  # residue sparsity is reported for these without metrics.moduli or a regularizer
 OUTPUT_ROOT = "runs"  # default output: runs/<config file name>
+MAX_WIDTH = 16384  # units of a Dense layer / filters of a convolution (a 16384 x 16384 kernel is 1 GiB)
+MAX_BITS = 32  # 'bits' quantizer: float32 training cannot tell more bits apart
+MAX_STREAM = 2 ** 16  # ESSOP stream length
+DIGITS_SAMPLES, DIGITS_CLASSES = 1797, 10  # sklearn's digits: the stratified split needs a sample per class
 
 
 # --------------------------------------------------------------------------- checks of one value
@@ -52,8 +58,23 @@ def in_interval(lo: float, hi: float, text: str) -> Check:
     return lambda v: None if lo <= v < hi else f"must be in {text}, got {v}"
 
 
+def between(lo: int, hi: int) -> Check:
+    """An integer in ``lo..hi`` (both included)."""
+    return in_interval(lo, hi + 1, f"{lo}..{hi}")
+
+
+def strictly_between(lo: float, hi: float) -> Check:
+    """``lo < v < hi``."""
+    return lambda v: None if lo < v < hi else f"must be in ({lo}, {hi}), both excluded, got {v}"
+
+
+SEED = between(0, 2 ** 32 - 1)  # NumPy's and scikit-learn's seed range
+
+
 def power_of_two(v: int) -> str | None:
-    return None if v >= 1 and not v & (v - 1) else f"must be a power of two, got {v}"
+    if v < 1 or v & (v - 1) or v > MAX_STREAM:
+        return f"must be a power of two in 1..{MAX_STREAM}, got {v}"
+    return None
 
 
 def one_of(choices: Iterable[str] | Callable[[], Iterable[str]], noun: str | None = None) -> Check:
@@ -99,6 +120,34 @@ def _moduli(doc: YamlFile, kp: tuple, value) -> tuple[int, ...]:
 
 _QUANT_PARAM_TYPES = {"bits": int, "max_exp": int, "N": int, "k": int, "integer": int, "zero_margin": float,
                       "threshold": float, "max_value": float, "per_channel": bool}
+# quantizer name -> parameter -> its range (toolchain.quant / QKeras refuse or misbehave outside it)
+_QUANT_PARAM_CHECKS: dict[str, dict[str, Check]] = {
+    "pot": {"bits": between(2, POT_MAX_BITS), "zero_margin": at_least(0)},
+    "ternary": {"threshold": at_least(0)},
+    "nk_ternary": {"N": between(1, NK_MAX_N), "k": at_least(0), "threshold": at_least(0)},
+    "bits": {"bits": between(1, MAX_BITS), "integer": between(-MAX_BITS, MAX_BITS)},
+    "po2": {"bits": between(2, POT_MAX_BITS), "max_value": above(0)},
+}
+
+
+def _quantizer_problem(name: str, params: dict) -> tuple[str, str] | None:
+    """(parameter, what is wrong) for a quantizer's out-of-range parameter, or None."""
+    for k, v in params.items():
+        check = _QUANT_PARAM_CHECKS[name].get(k)
+        problem = check(v) if check is not None and v is not None else None
+        if problem:
+            return k, f"quantizer {name!r} {k} {problem}"
+    if name == "nk_ternary" and params.get("k", 2) > params.get("N", 8):
+        return "k", f"quantizer 'nk_ternary' needs k <= N (at most k non-zeros per group of N), got " \
+                    f"k={params.get('k', 2)}, N={params.get('N', 8)}"
+    if name == "pot":
+        from toolchain.arith import pot
+
+        try:
+            pot.exponent_range(params.get("bits", 4), params.get("max_exp", 0))
+        except Arith4mlError as exc:
+            return "max_exp", f"quantizer 'pot': {exc}"
+    return None
 
 
 def _quantizer(doc: YamlFile, kp: tuple, spec):
@@ -123,7 +172,23 @@ def _quantizer(doc: YamlFile, kp: tuple, spec):
             raise doc.error(kp + (k,), f"must be true or false, got {v!r}")
         if t in (int, float) and not (v is None and k == "max_value") and not _type_ok(v, t):
             raise doc.error(kp + (k,), f"quantizer {name!r} parameter must be {_TYPE_NAMES[t]}, got {v!r}")
+    problem = _quantizer_problem(name, {k: v for k, v in mapping.items() if k != "name"})
+    if problem:
+        raise doc.error(kp + (problem[0],), problem[1])
     return spec
+
+
+def _widths(min_items: int) -> Callable[[YamlFile, tuple, Any], list]:
+    """Parser of a list of layer widths (units or filters), each in 1..MAX_WIDTH, at least ``min_items`` of them."""
+    def parse(doc: YamlFile, kp: tuple, value) -> list:
+        if not isinstance(value, list) or len(value) < min_items:
+            least = f"at least {min_items} integer(s)" if min_items else "integers"
+            raise doc.error(kp, f"must be a list of {least} in 1..{MAX_WIDTH}, got {value!r}")
+        for i, v in enumerate(value):
+            if not _type_ok(v, int) or not 1 <= v <= MAX_WIDTH:
+                raise doc.error(kp + (i,), f"must be an integer in 1..{MAX_WIDTH}, got {v!r}")
+        return value
+    return parse
 
 
 def _layers(doc: YamlFile, kp: tuple, value) -> dict:
@@ -144,8 +209,8 @@ def _key(default: Any = MISSING, check: Check | None = None,
 class SubsetSection:
     """``data.subset``: keep only the first samples (tiny runs)."""
 
-    n_train: int | None = None
-    n_test: int | None = None
+    n_train: int | None = _key(None, at_least(1))
+    n_test: int | None = _key(None, at_least(1))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,13 +220,13 @@ class DataSection:
     name: str = _key("digits", one_of(DATA_OPTIONS, "data set"))
     view: str | None = None  # flat | image; left out: image for the CNN builders, else flat (see TrainConfig)
     path: str | None = None  # npz only; relative paths are relative to the config file if the file is there
-    seed: int | None = None
-    test_fraction: float | None = None
-    n_train: int | None = None
-    n_test: int | None = None
-    n_features: int | None = None
-    n_classes: int | None = None
-    noise: float | None = None
+    seed: int | None = _key(None, SEED)
+    test_fraction: float | None = _key(None, strictly_between(0, 1))
+    n_train: int | None = _key(None, at_least(1))
+    n_test: int | None = _key(None, at_least(1))
+    n_features: int | None = _key(None, at_least(1))
+    n_classes: int | None = _key(None, at_least(2))
+    noise: float | None = _key(None, at_least(0))
     subset: SubsetSection | None = None
 
     def options(self) -> dict[str, Any]:
@@ -175,6 +240,12 @@ class DataSection:
         for f in fields(self):
             if f.name not in ("name", "subset", *allowed) and getattr(self, f.name) is not None:
                 return (f.name,), f"not an option of data set {self.name!r} (options: {', '.join(sorted(allowed))})"
+        if self.name == "digits" and self.test_fraction is not None:
+            n_test = math.ceil(self.test_fraction * DIGITS_SAMPLES)  # as scikit-learn's train_test_split counts
+            if not DIGITS_CLASSES <= n_test <= DIGITS_SAMPLES - DIGITS_CLASSES:
+                return ("test_fraction",), (f"{self.test_fraction} puts {n_test} of the {DIGITS_SAMPLES} digits in "
+                                            f"the test split; each split needs at least {DIGITS_CLASSES} (one per "
+                                            f"class)")
         return None
 
 
@@ -183,9 +254,9 @@ class ModelSection:
     """``model``: builder, its size options, and the weight quantizer (``layers``: per-layer overrides)."""
 
     builder: str = _key("mlp", one_of(_builders, "builder"))
-    hidden: list | None = None  # mlp only; None: the builder's default
-    filters: list | None = None  # cnn, resnet8
-    dense: int | None = None  # cnn
+    hidden: list | None = _key(None, parse=_widths(0))  # mlp only; None: the builder's default
+    filters: list | None = _key(None, parse=_widths(1))  # cnn, resnet8
+    dense: int | None = _key(None, between(0, MAX_WIDTH))  # cnn; 0: no hidden dense layer
     quantizer: Any = _key(None, parse=_quantizer)
     layers: dict | None = _key(None, parse=_layers)
 
@@ -215,7 +286,7 @@ class TrainSection:
     batch_size: int = _key(32, at_least(1))
     learning_rate: float = _key(3e-3, above(0))
     optimizer: str = _key("adam", one_of(OPTIMIZERS, "optimizer"))
-    verbose: int | None = None  # None: the command line's (-q: 0, else 1)
+    verbose: int | None = _key(None, between(0, 2))  # None: the command line's (-q: 0, else 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -242,7 +313,7 @@ class PruningSection:
     target_sparsity: float = _key(0.5, in_interval(0, 1, "[0, 1)"))
     begin_epoch: int = 0
     end_epoch: int | None = None  # None: the last epoch
-    power: float = 3.0
+    power: float = _key(3.0, above(0))
 
     def problem(self) -> Problem:
         b, e = self.begin_epoch, self.end_epoch
@@ -260,7 +331,7 @@ class EssopSection:
     """``essop``: stochastic outer-product training of a Dense MLP (learning rate ``2**lr_shift``)."""
 
     stream_length: int = _key(64, power_of_two)
-    lr_shift: int = -4
+    lr_shift: int = _key(-4, between(-64, 0))  # learning rate 2**lr_shift, at most 1
     seed_x: int = _key(DEFAULT_SEED_X, _LFSR_SEED)
     seed_d: int = _key(DEFAULT_SEED_D, _LFSR_SEED)
     mode: str = _key("essop", one_of(("essop", "exact")))
@@ -277,7 +348,7 @@ class MetricsSection:
 class TrainConfig:
     """A whole train config file; ``regularizer``, ``pruning``, ``essop`` are None when the file leaves them out."""
 
-    seed: int = 0
+    seed: int = _key(0, SEED)
     output: str | None = None  # None: OUTPUT_ROOT/<config file name>
     data: DataSection = field(default_factory=DataSection)
     model: ModelSection = field(default_factory=ModelSection)
