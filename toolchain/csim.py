@@ -89,11 +89,28 @@ def compare(hm, model, x: np.ndarray) -> dict:
             "argmax_agreement_keras": float(np.mean(np.argmax(y_c, 1) == np.argmax(y_k, 1)))}
 
 
+MAX_SAMPLES = 10_000_000
+
+
+def sample_count(text: str) -> int:
+    """``-n``: an integer in 1..MAX_SAMPLES (argparse turns the refusal into one line, exit code 2)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of samples") from None
+    if not 1 <= n <= MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"the number of samples must be in 1..{MAX_SAMPLES:_}, got {n}")
+    return n
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("csim", help="C-simulate a project against the integer reference")
+    p = sub.add_parser("csim", help="C-simulate a project (g++) and check it bit for bit against the reference",
+                       description="Compile a project with g++, C-simulate a batch of inputs, and compare the "
+                                   "outputs with the integer reference (bit for bit) and with Keras.")
     p.add_argument("project", help="project directory written by 'arith4ml convert'")
     p.add_argument("--data", help=".npy or .npz (x_test) inputs; default: raw normal floats")
-    p.add_argument("-n", type=int, default=1000, help="number of samples (default 1000)")
+    p.add_argument("-n", type=sample_count, default=1000, metavar="N",
+                   help=f"number of samples, 1..{MAX_SAMPLES:_} (default 1000)")
     p.set_defaults(func=run)
 
 

@@ -44,8 +44,11 @@ def format_table(rows: list[dict]) -> str:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="per-layer arithmetic report of a project")
-    p.add_argument("project")
+    p = sub.add_parser("report", help="print the per-layer arithmetic of a project (also written to "
+                                      "PROJECT/report.json)",
+                       description="Print one row per Dense/Conv layer of a project: its arithmetic, weight "
+                                   "sparsity, generated terms, multiplications and accumulator type.")
+    p.add_argument("project", help="project directory written by 'arith4ml convert'")
     p.set_defaults(func=run)
 
 

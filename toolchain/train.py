@@ -250,9 +250,14 @@ def _run(args) -> int:
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train a model from a YAML config (model.h5, metrics.json, training.png)",
-                              description=__doc__.split("\n\n")[0])
+    p = subparsers.add_parser("train", help="train a (quantized) Keras model from a YAML config (model.h5, "
+                                            "metrics.json, training.png)",
+                              description="Train a model described by a YAML config (sections data, model, train, "
+                                          "regularizer, pruning, essop, metrics; see examples/train_*.yml and "
+                                          "docs/training.md) and write model.h5, metrics.json and training.png "
+                                          "into the output directory.")
     p.add_argument("config", help="YAML train config (see examples/train_*.yml)")
-    p.add_argument("-o", "--output", help="output directory (default: 'output' key or runs/<config name>)")
+    p.add_argument("-o", "--output", help="output directory (default: 'output' key or runs/<config name>); an "
+                                          "existing one is replaced only if 'arith4ml train' wrote it")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
