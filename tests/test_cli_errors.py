@@ -279,6 +279,8 @@ BOUNDARY = [
     ("memory-error", _raise(MemoryError()), 6, ["not enough memory", "MemoryError"]),
     ("real-memory-error", _real_memory_error, 6, ["not enough memory", "Unable to allocate"]),
     ("unicode", lambda tmp: b"Model: caf\xe9".decode(), 2, ["bad input encoding", "0xe9", "UTF-8"]),
+    ("oserror-no-errno", _raise(OSError("Unable to open file (file signature not found)")), 2,
+     ["cannot read the input", "file signature not found"]),
     ("tool-missing", _raise(ToolMissingError("vivado is not on PATH")), 3, ["vivado"]),
     ("tool-failed", _raise(ToolFailedError("g++ failed: 'bash build_lib.sh' exited with 1; full output in "
                                            "prj/build.log", command="bash build_lib.sh", log="prj/build.log")), 4,

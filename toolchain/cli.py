@@ -8,7 +8,8 @@ with a code that says what kind of failure it was:
 0     success
 1     a check failed (C-sim differs from the reference)
 2     bad input: config, data, model, layer, board, part, values, command-line arguments;
-      also a file that is not UTF-8 text (``UnicodeDecodeError``)
+      also a file that is not UTF-8 text (``UnicodeDecodeError``) and an ``OSError`` without errno
+      or path (what libraries such as h5py raise for a file they cannot parse)
 3     a required tool is missing (g++, vivado, ...)
 4     a tool ran and failed (e.g. a g++ compile error; the message names the command and its log)
 5     file-system error: disk full (ENOSPC), read-only (EROFS), permission denied (EACCES) or any
