@@ -30,20 +30,27 @@ fi
 LDFLAGS=
 INCFLAGS="-Ifirmware/ap_types/"
 PROJECT={{project}}
-LIB_STAMP={{stamp}}
+# arith4ml csim names the library after a digest of its sources (ARITH4ML_LIB_STAMP); hls4ml's compile()
+# uses the stamp the project was written with
+LIB_STAMP=${ARITH4ML_LIB_STAMP:-{{stamp}}}
 BASEDIR="$(cd "$(dirname "$0")" && pwd)"
 WEIGHTS_DIR="\"${BASEDIR}/firmware/weights\""
 
-${CC} ${CFLAGS} ${INCFLAGS} -D WEIGHTS_DIR="${WEIGHTS_DIR}" -c firmware/${PROJECT}.cpp -o ${PROJECT}.o &
+# Objects and the library are built in a private directory and the finished library is moved into
+# place, so an interrupted or failed build leaves nothing behind (and never a half-written library).
+BUILD_DIR="$(mktemp -d "${BASEDIR}/.build.XXXXXX")"
+trap 'rm -rf "${BUILD_DIR}"' EXIT
+trap 'exit 130' INT TERM
+
+${CC} ${CFLAGS} ${INCFLAGS} -D WEIGHTS_DIR="${WEIGHTS_DIR}" -c firmware/${PROJECT}.cpp -o "${BUILD_DIR}/${PROJECT}.o" &
 TOP_PID=$!
-${CC} ${CFLAGS} ${INCFLAGS} -D WEIGHTS_DIR="${WEIGHTS_DIR}" -c ${PROJECT}_bridge.cpp -o ${PROJECT}_bridge.o &
+${CC} ${CFLAGS} ${INCFLAGS} -D WEIGHTS_DIR="${WEIGHTS_DIR}" -c ${PROJECT}_bridge.cpp -o "${BUILD_DIR}/${PROJECT}_bridge.o" &
 BRIDGE_PID=$!
 FAILED=0
 wait ${TOP_PID} || FAILED=1
 wait ${BRIDGE_PID} || FAILED=1
 if [ ${FAILED} -ne 0 ]; then
-  rm -f ${PROJECT}.o ${PROJECT}_bridge.o
   exit 1
 fi
-${CC} ${CFLAGS} ${INCFLAGS} -shared ${PROJECT}.o ${PROJECT}_bridge.o -o firmware/${PROJECT}-${LIB_STAMP}.so
-rm -f ${PROJECT}.o ${PROJECT}_bridge.o
+${CC} ${CFLAGS} ${INCFLAGS} -shared "${BUILD_DIR}/${PROJECT}.o" "${BUILD_DIR}/${PROJECT}_bridge.o" -o "${BUILD_DIR}/lib.so"
+mv -f "${BUILD_DIR}/lib.so" "firmware/${PROJECT}-${LIB_STAMP}.so"

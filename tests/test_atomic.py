@@ -157,8 +157,11 @@ def test_never_replaces_a_file(tmp_path):
 
 
 def test_parent_that_cannot_be_created(tmp_path):
+    """A file where a parent directory should be: a file-system error (exit 5) naming the path."""
+    from toolchain.errors import FileSystemError
+
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ConfigError, match="cannot create output directory"):
+    with pytest.raises(FileSystemError, match="cannot create output directory '.*file"):
         with atomic_directory(tmp_path / "file" / "out", _always):
             pass
     assert _entries(tmp_path) == ["file"]

@@ -240,8 +240,12 @@ def test_force_replaces_only_an_arith4ml_project(bitshift_prj, mlp, tmp_path, ca
     assert rc == 2 and str(out.name) in line and "--force" in line
     assert (out / "stale.txt").is_file()
     rc, _, err = _run(capsys, "convert", mlp[0], "--backend", "rns", "--board", "pynq-z2", "-o", out, "--force")
+    line = _one_error(err, "convert")  # a file the user put in the project is never deleted, even with --force
+    assert rc == 2 and "'stale.txt'" in line and "did not write" in line
+    assert (out / "stale.txt").read_text() == "from the previous run"
+    (out / "stale.txt").unlink()
+    rc, _, err = _run(capsys, "convert", mlp[0], "--backend", "rns", "--board", "pynq-z2", "-o", out, "--force")
     assert rc == 0, err
-    assert not (out / "stale.txt").exists()
     assert json.loads((out / "arith4ml.json").read_text())["backend"] == "RNS"
     assert _leftovers(tmp_path, "prj") == ["prj"]
 

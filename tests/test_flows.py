@@ -80,7 +80,7 @@ def test_every_registered_pass_is_in_a_flow(backend):
 
 
 @pytest.mark.parametrize("backend, keys", [("Bitshift", {"Arithmetic", "NK"}),
-                                           ("RNS", {"Arithmetic", "Moduli", "Reverse"})])
+                                           ("RNS", {"Arithmetic", "Moduli", "BaseModuli", "Reverse"})])
 def test_config_keys_are_layer_attributes(backend, keys):
     """config_from_keras_model writes our keys ('auto') into each dot layer, and Skip: true into a softmax."""
     model = zoo.mlp(3, "po2", softmax=True)

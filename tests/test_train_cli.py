@@ -45,7 +45,11 @@ def test_train_tiny_writes_outputs(tmp_path):
     out = tmp_path / "run"
     r = _cli([str(cfg), "-o", str(out), "-q"], tmp_path)
     assert r.returncode == 0, r.stderr
-    assert {p.name for p in out.iterdir()} == {"model.h5", "metrics.json", "training.png"}
+    assert {p.name for p in out.iterdir()} == {"model.h5", "metrics.json", "training.png", "arith4ml_train.json",
+                                               "test_data.npz", ".arith4ml-manifest.json"}
+    meta = json.loads((out / "arith4ml_train.json").read_text())
+    with np.load(out / "test_data.npz") as split:
+        assert len(split["x_test"]) == len(split["y_test"]) == meta["data"]["n_test"]
     m = json.loads((out / "metrics.json").read_text())
     for key in ("accuracy", "residue_sparsity", "weight_sparsity", "bits_per_weight", "history", "pot_pruning"):
         assert key in m
@@ -81,7 +85,9 @@ def test_train_ternary_post_and_essop_in_process(tmp_path):
     first = (tmp_path / "e" / "metrics.json").stat().st_mtime_ns
     train.train_from_config(train.load_config(cfg), tmp_path / "e", verbose=0)  # its own output: replaced
     assert (tmp_path / "e" / "metrics.json").stat().st_mtime_ns > first
-    assert sorted(p.name for p in (tmp_path / "e").iterdir()) == ["metrics.json", "model.h5", "training.png"]
+    assert sorted(p.name for p in (tmp_path / "e").iterdir()) == [".arith4ml-manifest.json", "arith4ml_train.json",
+                                                                   "metrics.json", "model.h5", "test_data.npz",
+                                                                   "training.png"]
 
 
 BAD = [

@@ -4,9 +4,18 @@ Everything is first written under a hidden name in the same directory (so the fi
 ``os.replace`` / rename stays on one file system and is atomic) and renamed into place
 only when complete.  Any exception, ``KeyboardInterrupt`` included, removes what was
 staged and leaves the previous file or directory as it was.
+
+A directory the tool writes carries a manifest (``.arith4ml-manifest.json``: every file
+and its SHA-256).  Replacing such a directory is allowed only while it holds nothing but
+those files, unchanged, and the files the tool itself adds later (``regenerated``
+patterns such as ``report.json``): a user's own file placed inside it, or a generated
+file the user edited, makes the replacement refuse with a message naming the file.
 """
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -15,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from toolchain.errors import ConfigError
+from toolchain.errors import ConfigError, FileSystemError
 
 
 def _umask() -> int:
@@ -57,9 +66,88 @@ def write_text_atomic(path: str | os.PathLike, text: str, *, fsync: bool = False
     return Path(path)
 
 
+MANIFEST = ".arith4ml-manifest.json"
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _files(directory: Path) -> list[str]:
+    """Relative POSIX names of the regular files (and links) under ``directory``, sorted."""
+    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*")
+                  if (p.is_file() or p.is_symlink()) and not p.is_dir())
+
+
+def write_manifest(directory: str | os.PathLike, tool: str) -> None:
+    """Record every file under ``directory`` with its digest, as written by ``tool``."""
+    directory = Path(directory)
+    files = {name: file_digest(directory / name) for name in _files(directory) if name != MANIFEST}
+    (directory / MANIFEST).write_text(json.dumps({"tool": tool, "files": files}, indent=1) + "\n")
+
+
+def read_manifest(directory: str | os.PathLike) -> dict | None:
+    """The manifest of ``directory`` (``{"tool": ..., "files": {name: digest}}``), or None if it has none."""
+    try:
+        data = json.loads((Path(directory) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(data, dict) and isinstance(data.get("files"), dict) and isinstance(data.get("tool"), str)
+    return data if ok else None
+
+
+def changed_files(directory: str | os.PathLike, regenerated: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """(files whose content differs from the manifest, files the manifest does not list) under ``directory``.
+
+    Files matching a ``regenerated`` glob pattern (the tool's own later outputs) count as neither.
+    """
+    directory = Path(directory)
+    manifest = read_manifest(directory) or {"files": {}}
+    known = manifest["files"]
+    edited, foreign = [], []
+    for name in _files(directory):
+        if name == MANIFEST or any(fnmatch.fnmatch(name, pattern) for pattern in regenerated):
+            continue
+        if name not in known:
+            foreign.append(name)
+        elif file_digest(directory / name) != known[name]:
+            edited.append(name)
+    return edited, foreign
+
+
+def check_owned(directory: str | os.PathLike, tool: str, regenerated: tuple[str, ...] = (),
+                what: str = "output directory") -> None:
+    """ConfigError unless ``directory`` is empty or holds only files ``tool`` wrote there (unchanged) or
+    ``regenerated`` ones."""
+    directory = Path(directory)
+    if not any(directory.iterdir()):
+        return  # an empty directory holds nothing to lose
+    manifest = read_manifest(directory)
+    if manifest is None or manifest["tool"] != tool:
+        raise ConfigError(f"{what} '{directory}' was not written by '{tool}' (no {MANIFEST}); refusing to replace "
+                          "it: choose another output or remove it yourself")
+    edited, foreign = changed_files(directory, regenerated)
+    if foreign:
+        raise ConfigError(f"{what} '{directory}' holds {_some(foreign)}, which '{tool}' did not write; refusing "
+                          "to replace it: move your files out first")
+    if edited:
+        raise ConfigError(f"{what} '{directory}': {_some(edited)} changed since '{tool}' wrote it; refusing to "
+                          "replace your edits: save them elsewhere first")
+
+
+def _some(names: list[str]) -> str:
+    """'a' or 'a' and N more, for messages."""
+    return f"'{names[0]}'" + (f" and {len(names) - 1} more" if len(names) > 1 else "")
+
+
 @contextmanager
 def atomic_directory(out_dir: str | os.PathLike, may_replace: Callable[[Path], bool],
-                     what: str = "output directory") -> Iterator[Path]:
+                     what: str = "output directory", manifest: str | None = None) -> Iterator[Path]:
     """A hidden staging directory beside ``out_dir`` that becomes ``out_dir`` when the block ends without an exception.
 
     ``may_replace(out_dir)`` is asked when the block starts and again just before the swap (the
@@ -67,7 +155,8 @@ def atomic_directory(out_dir: str | os.PathLike, may_replace: Callable[[Path], b
     replaced, or raises :class:`ConfigError` saying why not.  A path that exists but is not a
     directory is never replaced.  A replaced directory is deleted only after the new one is in
     place; on failure it is put back.  Parent directories created for ``out_dir`` are removed
-    again on failure (while empty).  ``what`` names the directory in messages.
+    again on failure (while empty).  ``what`` names the directory in messages.  With ``manifest``
+    (the tool's name), the finished directory gets a manifest of its files (see :func:`check_owned`).
     """
     out = Path(out_dir)
     _check_replaceable(out, may_replace, what)
@@ -78,10 +167,12 @@ def atomic_directory(out_dir: str | os.PathLike, may_replace: Callable[[Path], b
         os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it 0700; a plain mkdir would not
     except OSError as exc:
         _remove_empty(created)
-        raise ConfigError(f"cannot create {what} '{out_dir}': {exc.strerror or exc}") from None
+        raise FileSystemError.from_os_error(exc, f"cannot create {what}") from None
     old = None
     try:
         yield staging
+        if manifest is not None:
+            write_manifest(staging, manifest)
         _check_replaceable(out, may_replace, what)
         if out.exists() or out.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))

@@ -31,6 +31,20 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _use_training(training: dict, user_config, backend: str) -> None:
+    """Take over what 'arith4ml train' recorded next to the model: for RNS its residue moduli as BaseModuli
+    (unless the config sets moduli itself), and its test split as the project's default csim data."""
+    print(f"using {training['path']} from 'arith4ml train'")
+    moduli = training["residue_moduli"]
+    model_cfg = user_config.data.get("Model") or {}
+    if project.BACKENDS.get(backend.lower()) == "RNS" and moduli and not {"Moduli", "BaseModuli"} & set(model_cfg):
+        user_config.data["Model"] = {**model_cfg, "BaseModuli": list(moduli)}
+        print(f"  RNS: BaseModuli {list(moduli)}, the moduli the residue regularizer trained for (extended per "
+              "layer where they do not cover its accumulator; set Moduli or BaseModuli in --config to choose)")
+    if training["test_data"] is not None:
+        print(f"  test split {training['test_data']} kept in the project: 'arith4ml csim' uses it by default")
+
+
 def run(args: argparse.Namespace) -> int:
     # cheap checks first, so that bad input is reported before TensorFlow loads the model
     part, clock = args.part, 10.0
@@ -43,9 +57,13 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.model).exists():
         raise DataError(f"model file '{args.model}' does not exist")
     user_config = project.read_user_config(args.config, args.backend)
+    training = project.training_metadata(args.model)
+    if training is not None:
+        _use_training(training, user_config, args.backend)
     model = project.load_keras_model(args.model, allow_lambda=args.allow_lambda)
     hm, _ = project.convert(model, args.backend, args.output, part, clock, args.io_type, user_config,
-                            force=args.force, compile=False)
+                            force=args.force, compile=False,
+                            test_data=training["test_data"] if training is not None else None)
     planned = [layer.name for layer in hm.get_layers() if layer.get_attr("arith_plan") is not None]
     print(f"wrote {args.output}: backend {hm.config.backend.name}, part {part}, {args.io_type}, "
           f"{len(planned)} arith4ml layers ({', '.join(planned)})")

@@ -108,7 +108,8 @@ def add_parser(sub) -> None:
                        description="Compile a project with g++, C-simulate a batch of inputs, and compare the "
                                    "outputs with the integer reference (bit for bit) and with Keras.")
     p.add_argument("project", help="project directory written by 'arith4ml convert'")
-    p.add_argument("--data", help=".npy or .npz (x_test) inputs; default: raw normal floats")
+    p.add_argument("--data", help=".npy or .npz (x_test) inputs; default: the test split 'arith4ml train' saved "
+                                  "with the model, else raw normal floats (sigma 2)")
     p.add_argument("-n", type=sample_count, default=1000, metavar="N",
                    help=f"number of samples, 1..{MAX_SAMPLES:_} (default 1000)")
     p.set_defaults(func=run)
@@ -117,10 +118,20 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     # check the inputs before the (slow) g++ compilation
     hm, model = project.reopen(args.project, compile=False)
-    x = load_inputs(args.data, tuple(model.input_shape[1:]), args.n)
+    data, source = args.data, args.data
+    saved = Path(args.project) / project.TEST_DATA
+    if data is None and saved.is_file():
+        data, source = saved, "the test split 'arith4ml train' saved (kept in the project)"
+    x = load_inputs(data, tuple(model.input_shape[1:]), args.n)
     if shutil.which("g++") is None:
         raise ToolMissingError("g++ is not on PATH; C-simulation compiles the project with it")
-    hm.compile()
+    edited = project.edited_files(args.project)
+    if edited:
+        print(f"note: {', '.join(edited[:3])}{' and more' if len(edited) > 3 else ''} changed since 'arith4ml "
+              "convert' wrote the project: C-simulating it as it is now (the reference is the converted model)")
+    built = project.compile_project(hm, args.project)
+    print(f"C-sim library {'built' if built else 'up to date'}; {len(x)} samples from "
+          f"{source or 'raw normal floats (sigma 2): pass --data for your own inputs'}")
     s = compare(hm, model, x)
     print(f"{s['samples']} samples, {s['outputs']} outputs: {s['exact']} bit-exact vs reference "
           f"({100 * s['exact_fraction']:.2f}%), max |diff| {s['max_abs_diff_reference']:g}; "

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from functools import partial
 from pathlib import Path
 
-from toolchain import yamlfile
-from toolchain.atomic import atomic_directory
+from toolchain import __version__, yamlfile
+from toolchain.atomic import atomic_directory, changed_files, check_owned
 from toolchain.errors import Arith4mlError, ArithValueError, ConfigError, DataError, UnsupportedError
 from toolchain.yamlfile import YamlFile
 
@@ -14,6 +15,11 @@ BACKENDS = {"bitshift": "Bitshift", "rns": "RNS"}
 IO_TYPES = ("io_parallel", "io_stream")
 META = "arith4ml.json"
 MODEL_FILE = "arith4ml_model.h5"
+TOOL = "arith4ml convert"  # the writer named in a project's manifest
+TRAIN_META = "arith4ml_train.json"  # written by 'arith4ml train' next to its model.h5 (toolchain.train)
+TEST_DATA = "test_data.npz"  # a test split the project keeps for csim (from the training run)
+# files the tool adds to a project after convert (report, C-sim build): replaced with it on --force
+REGENERATED = ("report.json", "build.log", "firmware/*.so", ".build.*")
 
 # hls.yml keys: hls4ml's own, the arith4ml backends' layer attributes (Arithmetic, NK, Moduli, Reverse, ...:
 # accepted at Model and layer level whichever backend converts, so one hls.yml serves both) and the old
@@ -218,17 +224,24 @@ def is_project(path: str | Path) -> bool:
 
 
 def check_output_dir(out_dir: str | Path, force: bool = False) -> Path:
-    """The resolved output directory; ConfigError if it exists and may not be replaced."""
+    """The resolved output directory; ConfigError if it exists and may not be replaced.
+
+    With ``force`` an existing directory is replaced only if it is a project this tool wrote and holds
+    nothing else: no file of the user's, no generated file the user edited (its manifest says).
+    """
     out = Path(out_dir).resolve()
     if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise ConfigError(f"output path '{out_dir}' exists and is not a directory; refusing to replace it")
         if not force:
             raise ConfigError(f"output directory '{out_dir}' exists; pass --force to replace it")
-        if not is_project(out):
-            raise ConfigError(f"output directory '{out_dir}' exists and was not written by arith4ml "
-                              f"(no valid {META}); refusing to replace it, even with --force")
+        check_owned(out, TOOL, REGENERATED)
     return out
+
+
+def edited_files(project_dir: str | Path) -> list[str]:
+    """Files of a project that differ from what convert wrote (a user's hand edits), by relative name."""
+    return changed_files(project_dir, REGENERATED)[0]
 
 
 # weight quantizers whose values reach the backends as the weights Keras uses (hls4ml 1.3 turns
@@ -330,15 +343,34 @@ def _replaceable(path: Path, force: bool) -> bool:
     return True
 
 
+def training_metadata(model_path: str | Path) -> dict | None:
+    """What 'arith4ml train' recorded next to ``model_path`` (residue moduli, test split), or None.
+
+    ``test_data`` is returned as a path (None if the file is missing); a damaged file counts as absent.
+    """
+    path = Path(model_path).parent / TRAIN_META
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("tool") != "arith4ml train":
+        return None
+    moduli = meta.get("residue_moduli")
+    test_data = path.parent / str(meta.get("test_data") or TEST_DATA)
+    return {"path": str(path), "residue_moduli": tuple(moduli) if isinstance(moduli, list) and moduli else None,
+            "test_data": test_data if test_data.is_file() else None, "data": meta.get("data")}
+
+
 def convert(model, backend: str, out_dir: str | Path, part: str, clock_period: float = 10,
             io_type: str = "io_parallel", user_config: dict | YamlFile | None = None, force: bool = False,
-            compile: bool = True):
+            compile: bool = True, test_data: str | Path | None = None):
     """Write (and compile) a project in ``out_dir`` atomically; returns the hls4ml model.
 
     Nothing is left behind on failure: the project is written into a hidden
     staging directory beside ``out_dir`` and renamed into place at the end.  An
     existing ``out_dir`` is replaced only with ``force`` and only if it holds an
-    arith4ml project (its ``arith4ml.json`` marker).
+    arith4ml project and nothing else (see :func:`check_output_dir`).  ``test_data``
+    (a .npz with ``x_test``) is kept in the project as the default data of ``csim``.
     """
     import hls4ml
 
@@ -351,7 +383,7 @@ def convert(model, backend: str, out_dir: str | Path, part: str, clock_period: f
     check_layers(model, backend)
     user = validate_user_config(user_config or {}, backend)
     cfg = hls_config(model, backend, user)
-    with atomic_directory(out_dir, partial(_replaceable, force=force), "output directory") as staging:
+    with atomic_directory(out_dir, partial(_replaceable, force=force), "output directory", manifest=TOOL) as staging:
         try:
             hm = hls4ml.converters.convert_from_keras_model(model, backend=backend, hls_config=cfg,
                                                             output_dir=str(staging), part=part,
@@ -365,8 +397,11 @@ def convert(model, backend: str, out_dir: str | Path, part: str, clock_period: f
             _raise_unsupported(model, backend, exc)
         hm.write()
         model.save(staging / MODEL_FILE)  # h5 reloads with the QKeras custom objects; .keras does not
-        meta = {"tool": "arith4ml", "backend": backend, "part": part, "clock_period": clock_period,
-                "io_type": io_type, "user_config": user.data}
+        if test_data is not None:
+            shutil.copyfile(test_data, staging / TEST_DATA)
+        meta = {"tool": "arith4ml", "version": __version__, "backend": backend, "part": part,
+                "clock_period": clock_period, "io_type": io_type, "user_config": user.data,
+                "test_data": TEST_DATA if test_data is not None else None}
         (staging / META).write_text(json.dumps(meta, indent=1) + "\n")  # last: it marks a complete project
     return reopen(out_dir, compile=compile)
 
@@ -395,5 +430,15 @@ def reopen(project_dir: str | Path, compile: bool = True):
                                                     output_dir=str(project_dir), part=part,
                                                     clock_period=clock, io_type=io_type)
     if compile:
-        hm.compile()
+        compile_project(hm, project_dir)
     return hm, model
+
+
+def compile_project(hm, project_dir: str | Path) -> bool:
+    """Load ``hm``'s C-sim library built from the project's files as they are on disk (never rewritten;
+    built only when they changed, elsewhere if the project is read-only).  Returns whether it was built now."""
+    from toolchain.simlib import ensure_library, load_library
+
+    lib, built = ensure_library(project_dir, hm.config.get_project_name())
+    load_library(hm, lib)
+    return built

@@ -9,7 +9,7 @@ import numpy as np
 
 from toolchain import project
 from toolchain.atomic import write_text_atomic
-from toolchain.errors import DataError
+from toolchain.errors import FileSystemError
 
 
 def layer_rows(hm) -> list[dict]:
@@ -49,6 +49,8 @@ def add_parser(sub) -> None:
                        description="Print one row per Dense/Conv layer of a project: its arithmetic, weight "
                                    "sparsity, generated terms, multiplications and accumulator type.")
     p.add_argument("project", help="project directory written by 'arith4ml convert'")
+    p.add_argument("--json", metavar="FILE", help="where to write the rows as JSON (default: PROJECT/report.json; "
+                                                   "give another path for a read-only project)")
     p.set_defaults(func=run)
 
 
@@ -56,10 +58,11 @@ def run(args: argparse.Namespace) -> int:
     hm, _ = project.reopen(args.project, compile=False)
     rows = layer_rows(hm)
     print(format_table(rows))
-    out = Path(args.project) / "report.json"
+    out = Path(args.json) if args.json else Path(args.project) / "report.json"
     try:
         write_text_atomic(out, json.dumps(rows, indent=1) + "\n")  # never a half-written report.json
     except OSError as exc:
-        raise DataError(f"cannot write '{out}': {exc.strerror or exc}") from None
+        err = FileSystemError.from_os_error(exc, "cannot write")
+        raise (err if args.json else FileSystemError(f"{err} (--json FILE writes the report elsewhere)")) from None
     print(f"written {out}")
     return 0

@@ -16,13 +16,15 @@ types, defaults and ranges are defined in :mod:`toolchain.train_config`::
     essop: {stream_length: 64, lr_shift: -4, seed_x: 44257, seed_d: 7439, mode: essop}
     metrics: {moduli: [7, 8, 9]}
 
-Writes ``model.h5``, ``metrics.json`` and ``training.png`` into the output
+Writes ``model.h5``, ``metrics.json``, ``training.png``, the test split
+(``test_data.npz``) and ``arith4ml_train.json`` (the residue moduli and the
+data, which ``arith4ml convert`` and ``csim`` pick up) into the output
 directory.  Everything is first written to a temporary sibling directory
 that is renamed into place at the end, so a failure leaves no half-written
 output; an existing output directory is replaced only if this command wrote
-it (it holds nothing but ``model.h5``, ``metrics.json``, ``training.png``),
-anything else is refused.  Bad input raises :class:`~toolchain.errors.ConfigError` /
-:class:`~toolchain.errors.DataError` (one line, exit code 2).
+it and nothing else was put in or changed there (its manifest says).  Bad
+input raises :class:`~toolchain.errors.ConfigError` / :class:`~toolchain.errors.DataError`
+(one line, exit code 2).
 """
 from __future__ import annotations
 
@@ -31,13 +33,16 @@ import os
 import time
 from pathlib import Path
 
-from toolchain.atomic import atomic_directory
+from toolchain.atomic import atomic_directory, check_owned
 from toolchain.errors import ConfigError, DataError
 from toolchain.train_config import TrainConfig, load_config
 
 __all__ = ["OUTPUT_FILES", "TrainConfig", "load_config", "plot_training", "train_from_config"]
 
-OUTPUT_FILES = ("model.h5", "metrics.json", "training.png")
+TRAIN_META = "arith4ml_train.json"  # what convert and csim read next to a trained model (moduli, test split)
+TEST_DATA = "test_data.npz"  # the test split (x_test, y_test) the metrics were measured on
+OUTPUT_FILES = ("model.h5", "metrics.json", "training.png", TRAIN_META, TEST_DATA)
+TOOL = "arith4ml train"  # the writer named in an output directory's manifest
 
 
 # --------------------------------------------------------------------------- training
@@ -94,28 +99,22 @@ def train_from_config(cfg: TrainConfig, out_dir: str | os.PathLike | None = None
     tf.keras.utils.set_random_seed(cfg.seed)
     model = _build_model(cfg, ds, cfg.seed)
     _check_model(cfg, model)
-    with atomic_directory(out, _replaceable, "output directory") as staging:
+    with atomic_directory(out, _replaceable, "output directory", manifest=TOOL) as staging:
         metrics = _train(cfg, ds, model, staging, verbose)
     metrics["output"] = str(out)
     return metrics
 
 
 def _replaceable(out: Path) -> bool:
-    """Whether ``out`` may be replaced: it is absent, empty or holds only what this command writes.
-
-    Raises ConfigError saying why not (a file, somebody else's directory).
-    """
+    """Whether ``out`` may be replaced: it is absent, empty or holds only what this command wrote there,
+    unchanged (its manifest says).  Raises ConfigError saying why not."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output {str(out)!r} exists and is not a directory")
     if out.is_dir():
         try:
-            names = {p.name for p in out.iterdir()}
+            check_owned(out, TOOL)
         except OSError as exc:
             raise ConfigError(f"output directory {str(out)!r} cannot be read: {exc.strerror or exc}") from None
-        if names and not (names <= set(OUTPUT_FILES) and "metrics.json" in names):
-            raise ConfigError(f"output directory {str(out)!r} exists and was not written by 'arith4ml train' "
-                              f"(it holds {', '.join(sorted(names)[:3])}{', ...' if len(names) > 3 else ''}); "
-                              f"choose another output or remove it")
     return True
 
 
@@ -186,6 +185,12 @@ def _train(cfg: TrainConfig, ds, model, out: Path, verbose: int) -> dict:
     model.save(out / "model.h5")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default) + "\n")
     plot_training(history, model, moduli, out / "training.png", title=Path(cfg.path).stem)
+    import numpy as np
+
+    np.savez_compressed(out / TEST_DATA, x_test=ds.x_test, y_test=ds.y_test)
+    meta = {"tool": TOOL, "model": "model.h5", "test_data": TEST_DATA, "data": metrics["data"],
+            "residue_moduli": list(reg.moduli) if reg is not None else None, "accuracy": acc}
+    (out / TRAIN_META).write_text(json.dumps(meta, indent=1) + "\n")
     return metrics
 
 

@@ -109,6 +109,30 @@ def select_moduli(max_abs: int, n_min: int = 2) -> tuple[int, int, int]:
     return moduli
 
 
+def extend_moduli(base: Iterable[int], max_abs: int) -> tuple[int, ...]:
+    """``base`` (e.g. the moduli a residue regularizer trained for), extended until ``M > 2 * max_abs``.
+
+    Added moduli come from the hardware-friendly families ``2**n - 1, 2**n, 2**n + 1`` in increasing
+    order, each coprime to all before it, so the base channels (where training made weight residues
+    zero) are kept.  ``base`` itself if it already covers ``max_abs``.  Raises if ``M`` would pass
+    :data:`MAX_DYNAMIC_RANGE`.
+    """
+    moduli = list(validate_moduli(base))
+    max_abs = _check_max_abs(max_abs)
+    n = 2
+    while math.prod(moduli) <= 2 * max_abs:
+        for m in moduli_family(n):
+            if m not in moduli and all(math.gcd(m, other) == 1 for other in moduli):
+                moduli.append(m)
+                break
+        else:
+            n += 1
+        if math.prod(moduli) > MAX_DYNAMIC_RANGE:
+            raise ArithValueError(f"extending moduli {tuple(validate_moduli(base))} to cover |X| <= {max_abs} "
+                                  f"passes the 2**62 this RNS model supports")
+    return tuple(moduli)
+
+
 def check_range(moduli: Iterable[int], max_abs: int) -> int:
     """Return ``M`` if it covers ``|X| <= max_abs`` (``M > 2 * max_abs``); else raise saying how many bits are missing.
 

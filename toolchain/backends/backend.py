@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import inspect
 import os
+from pathlib import Path
 
 import numpy as np
 from hls4ml.backends import VivadoBackend
@@ -26,6 +27,7 @@ from toolchain.errors import DataError
 from toolchain.kernels import KERNELS, Kernel, Option
 from toolchain.kernels.plan import AUTO
 from toolchain.resources import templates_dir
+from toolchain.simlib import run_build
 
 COMMON_HEADER = "nnet_utils/nnet_arith_common.h"  # the frame, casts and C-sim fast path every kernel uses
 
@@ -127,6 +129,13 @@ class Arith4mlBackend(VivadoBackend):
         vivado = [name for name in get_backend_passes("vivado") if isinstance(get_optimizer(name), Template)]
         ours = [name for name in get_backend_passes(self.name) if isinstance(get_optimizer(name), Template)]
         return vivado + ours
+
+    def compile(self, model) -> str:
+        """hls4ml's compile step (run the project's build_lib.sh), with the build's output in build.log and
+        a one-line ToolFailedError naming the command and the log when it fails; returns the library path."""
+        out = Path(model.config.get_output_dir())
+        run_build(out)
+        return str(out / "firmware" / f"{model.config.get_project_name()}-{model.config.get_config_value('Stamp')}.so")
 
     def create_initial_config(self, part="xc7z020clg400-1", clock_period=10, **kwargs):
         kwargs.pop("board", None)

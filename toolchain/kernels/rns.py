@@ -46,15 +46,21 @@ def check_reverse(value: Any) -> str:
     return name
 
 
-def check_moduli(value: Any) -> tuple[int, ...]:
-    try:
-        return tuple(int(m) for m in rns.validate_moduli(value))
-    except ArithValueError as exc:
-        raise ArithValueError(str(exc), key="Moduli") from None
+def _moduli_check(key: str):
+    def check(value: Any) -> tuple[int, ...]:
+        try:
+            return tuple(int(m) for m in rns.validate_moduli(value))
+        except ArithValueError as exc:
+            raise ArithValueError(str(exc), key=key) from None
+    return check
 
 
-MODULI_OPTION = Option("moduli", "Moduli", "RNS moduli (pairwise coprime); default: the smallest "
-                       "{2^n-1, 2^n, 2^n+1} covering the layer's accumulator", check=check_moduli)
+MODULI_OPTION = Option("moduli", "Moduli", "RNS moduli (pairwise coprime) that must cover the layer's "
+                       "accumulator; default: the smallest {2^n-1, 2^n, 2^n+1} that does",
+                       check=_moduli_check("Moduli"))
+BASE_MODULI_OPTION = Option("base_moduli", "BaseModuli", "RNS moduli to start from (e.g. those a residue "
+                            "regularizer trained for), extended per layer by 2^n-1/2^n/2^n+1 moduli where they do "
+                            "not cover its accumulator", check=_moduli_check("BaseModuli"))
 REVERSE_OPTION = Option("reverse", "Reverse", "RNS reverse conversion: crt (Chinese remainder) or mrc "
                         "(mixed radix)", choices=rns.REVERSE_CONVERSIONS, default="crt", check=check_reverse)
 
@@ -64,6 +70,7 @@ class RNSEncoding:
     moduli: tuple[int, ...]
     reverse: str  # 'crt' or 'mrc'
     residues: np.ndarray  # int64 (n_mod, n_in, n_out): |w|_m per modulus
+    base: tuple[int, ...] | None = None  # BaseModuli the moduli extend, if any
 
 
 def _ull(values: list[int]) -> str:
@@ -77,24 +84,30 @@ class RNSKernel(Kernel):
     config_template = CONFIG_TEMPLATE
     function_template = FUNCTION_TEMPLATE
     stream_layer = "nnet::arith::rns_layer"
-    options = (MODULI_OPTION, REVERSE_OPTION)
+    options = (MODULI_OPTION, BASE_MODULI_OPTION, REVERSE_OPTION)
     multiplies = True  # residue by residue, n-bit
 
     def encode(self, core: DotCore, options: Mapping[str, Any]) -> RNSEncoding:
         max_dot = core.exact_bounds[2]
-        moduli = options.get("moduli")
-        if moduli is None:
-            moduli = rns.select_moduli(max_dot)
-        else:
+        moduli, base = options.get("moduli"), options.get("base_moduli")
+        if moduli is not None:
+            base = None  # Moduli wins over BaseModuli
             try:
                 rns.check_range(moduli, max_dot)
             except ArithValueError as exc:
                 raise ArithValueError(str(exc), key="Moduli") from None
+        elif base is not None:
+            try:
+                moduli = rns.extend_moduli(base, max_dot)
+            except ArithValueError as exc:
+                raise ArithValueError(str(exc), key="BaseModuli") from None
+        else:
+            moduli = rns.select_moduli(max_dot)
         moduli = tuple(int(m) for m in moduli)
         if rns.dynamic_range(moduli) > rns.MAX_DYNAMIC_RANGE:  # the reference's int64 conversions, the C++ tables
             raise ArithValueError(f"moduli {moduli} give M={rns.dynamic_range(moduli)}, above the 2**62 this "
                                   "toolchain supports; choose smaller moduli", key="Moduli")
-        return RNSEncoding(moduli=moduli, reverse=options.get("reverse") or REVERSE_OPTION.default,
+        return RNSEncoding(moduli=moduli, reverse=options.get("reverse") or REVERSE_OPTION.default, base=base,
                            residues=np.stack([np.mod(core.w_codes, np.int64(m)) for m in moduli]))
 
     def accumulate(self, plan: DotPlan, cols: np.ndarray) -> np.ndarray:
@@ -136,11 +149,16 @@ class RNSKernel(Kernel):
         enc: RNSEncoding = plan.encoding
         sparsity = rns.residue_sparsity(plan.w_codes, enc.moduli)
         return {"moduli": list(enc.moduli), "reverse": enc.reverse,
+                "base_moduli": None if enc.base is None else list(enc.base),
                 "residue_sparsity": {str(k): float(v) for k, v in sparsity.items()}}
 
     def report_details(self, plan: DotPlan) -> str:
         fields = self.report_fields(plan)
-        return " ".join(f"{m}:{fields['residue_sparsity'][str(m)]:.2f}" for m in fields["moduli"])
+        text = " ".join(f"{m}:{fields['residue_sparsity'][str(m)]:.2f}" for m in fields["moduli"])
+        enc: RNSEncoding = plan.encoding
+        if enc.base is not None and enc.moduli != enc.base:
+            text += f" (BaseModuli {enc.base} extended to cover the accumulator)"
+        return text
 
 
 KERNEL = RNSKernel()
