@@ -12,7 +12,7 @@ import numpy as np
 
 from toolchain import project, reference
 from toolchain.arith.checks import first_index
-from toolchain.errors import DataError, ToolMissingError
+from toolchain.errors import DataError, ToolMissingError, UnsupportedError
 from toolchain.files import read_input_bytes
 
 
@@ -103,6 +103,29 @@ def sample_count(text: str) -> int:
     return n
 
 
+NOTE_WORDS = ("quantized", "narrower", "rounded")  # plan notes that say the model computes other values
+
+
+def conversion_notes(hm, model, x: np.ndarray) -> list[str]:
+    """How the converted model differs from the Keras one, beyond the input's rounding: a removed softmax,
+    weights quantized to a fallback type, narrower or capped types, inputs outside the input type."""
+    from toolchain.backends.hls_types import to_fixed
+
+    notes = []
+    if keras_logits(model) is not model:
+        notes.append("the final softmax was removed (Skip: true): the outputs are logits, compared with Keras' logits")
+    for layer in hm.get_layers():
+        plan = layer.get_attr("arith_plan")
+        notes += [f"layer {layer.name}: {n}" for n in (plan.notes if plan else []) if any(w in n for w in NOTE_WORDS)]
+    t = to_fixed(hm.get_input_variables()[0].type.precision, "input")
+    scaled = np.ldexp(np.asarray(x, dtype=np.float64).reshape(len(x), -1), t.frac)
+    outside = int(np.sum((scaled < t.min_code - 0.5) | (scaled > t.max_code + 0.5)))
+    if outside:
+        how = "wrapped around" if t.overflow == "AP_WRAP" else "saturated"
+        notes.append(f"{outside} of {scaled.size} input values lie outside the input type {t} and were {how}")
+    return notes
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("csim", help="C-simulate a project (g++) and check it bit for bit against the reference",
                        description="Compile a project with g++, C-simulate a batch of inputs, and compare the "
@@ -118,6 +141,10 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     # check the inputs before the (slow) g++ compilation
     hm, model = project.reopen(args.project, compile=False)
+    if len(hm.get_input_variables()) != 1 or len(hm.get_output_variables()) != 1:
+        raise UnsupportedError(f"project '{args.project}' has {len(hm.get_input_variables())} inputs and "
+                               f"{len(hm.get_output_variables())} outputs; arith4ml csim and the reference handle "
+                               "single-input, single-output models")
     data, source = args.data, args.data
     saved = Path(args.project) / project.TEST_DATA
     if data is None and saved.is_file():
@@ -137,5 +164,7 @@ def run(args: argparse.Namespace) -> int:
           f"({100 * s['exact_fraction']:.2f}%), max |diff| {s['max_abs_diff_reference']:g}; "
           f"vs Keras max |diff| {s['max_abs_diff_keras']:.4g}, "
           f"argmax agreement {100 * s['argmax_agreement_keras']:.1f}%")
+    for note in conversion_notes(hm, model, x):  # how the converted model is not the Keras model
+        print(f"note: {note}")
     return 0 if s["exact"] == s["outputs"] else 1
 

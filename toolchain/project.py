@@ -7,7 +7,9 @@ from functools import partial
 from pathlib import Path
 
 from toolchain import __version__, yamlfile
+from toolchain.arith.fixed import MAX_WIDTH
 from toolchain.atomic import atomic_directory, changed_files, check_owned
+from toolchain.boards import check_part
 from toolchain.errors import Arith4mlError, ArithValueError, ConfigError, DataError, UnsupportedError
 from toolchain.yamlfile import YamlFile
 
@@ -29,6 +31,11 @@ HLS4ML_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "BramFactor", "Trac
 HLS4ML_LAYER_KEYS = ("Precision", "ReuseFactor", "Strategy", "Trace", "TargetCycles", "ConvImplementation",
                      "Compression", "ParallelizationFactor", "TableSize")
 LEGACY_LAYER_KEYS = ("Softmax",)
+SOFTMAX_KEYS = ("Softmax", "Skip")  # keys that only a softmax layer takes
+STRATEGIES = ("latency", "resource")
+# Model keys config_from_keras_model also writes into every layer (as defaults): a user's Model value
+# replaces those copies, unless the user set the key for that layer too
+MODEL_KEYS_PER_LAYER = ("ReuseFactor", "Strategy", "ConvImplementation")
 
 
 def load_keras_model(path: str | Path, allow_lambda: bool = False):
@@ -85,11 +92,14 @@ def _precision_problem(value) -> str | None:
     if value.strip().lower() == "auto":
         return None
     try:
-        FPGABackend.convert_precision_string(value)
+        precision = FPGABackend.convert_precision_string(value)
     except Exception:  # noqa: BLE001 - hls4ml raises ValueError/others for a bad string
         unclosed = "<" in value and ">" not in value  # YAML split fixed<8,3> at its comma
         hint = "; quote types that contain commas inside a {...} YAML mapping" if unclosed else ""
         return f"'{value}' is not a precision (e.g. 'fixed<16,6>', 'ufixed<8,3,RND,SAT>', 'int<8>', 'auto'){hint}"
+    width = getattr(precision, "width", None)
+    if width is not None and not 1 <= width <= MAX_WIDTH:
+        return f"'{value}' is {width} bits wide; arith4ml's exact types hold 1..{MAX_WIDTH} bits"
     return None
 
 
@@ -120,9 +130,16 @@ def _positive_problem(key: str, value) -> str | None:
     return None if ok else f"{key} must be a positive integer; got {value!r}"
 
 
+def _strategy_problem(value) -> str | None:
+    """hls4ml's Latency or Resource; other strategies (Unrolled, distributed_arithmetic) replace the kernels."""
+    ok = isinstance(value, str) and value.strip().lower() in STRATEGIES
+    return None if ok else f"Strategy '{value}' is not one of Latency, Resource"
+
+
 # checks of one hls4ml value: key -> the problem with a value (a phrase), or None
-_VALUE_CHECKS = {key: partial(_positive_problem, key)
-                 for key in ("ReuseFactor", "TableSize", "BramFactor", "ParallelizationFactor")}
+_VALUE_CHECKS = {"Strategy": _strategy_problem,
+                 **{key: partial(_positive_problem, key)
+                    for key in ("ReuseFactor", "TableSize", "BramFactor", "ParallelizationFactor")}}
 
 
 def _value_checks(backend: str) -> dict:
@@ -184,15 +201,23 @@ def hls_config(model, backend: str, user_config: dict | YamlFile | None = None) 
         raise
     except Exception as exc:  # noqa: BLE001 - hls4ml raises bare Exception for what it cannot parse
         _raise_unsupported(model, backend, exc)
-    for key, value in user.data.items():
-        if key == "LayerName":
-            for layer, extra in (value or {}).items():
-                if layer not in cfg["LayerName"]:
-                    raise user.error(("LayerName", layer), f"config names layer '{layer}', which the model does not "
-                                                           f"have; layers: {', '.join(cfg['LayerName'])}")
-                _merge(cfg["LayerName"][layer], extra or {})
-        elif key == "Model":
-            _merge(cfg["Model"], value or {})
+    layers = user.data.get("LayerName") or {}
+    for layer, extra in layers.items():
+        if layer not in cfg["LayerName"]:
+            raise user.error(("LayerName", layer), f"config names layer '{layer}', which the model does not "
+                                                   f"have; layers: {', '.join(cfg['LayerName'])}")
+        misplaced = [k for k in SOFTMAX_KEYS if k in (extra or {}) and "Skip" not in cfg["LayerName"][layer]]
+        if misplaced:
+            raise user.error(("LayerName", layer, misplaced[0]), f"{misplaced[0]} applies to softmax layers only; "
+                                                                 f"layer {layer} is not one")
+        _merge(cfg["LayerName"][layer], extra or {})
+    model_cfg = user.data.get("Model") or {}
+    _merge(cfg["Model"], model_cfg)
+    for key in MODEL_KEYS_PER_LAYER:
+        if key in model_cfg:
+            for layer, layer_cfg in cfg["LayerName"].items():
+                if key in layer_cfg and key not in (layers.get(layer) or {}):
+                    layer_cfg[key] = model_cfg[key]
     return cfg
 
 
@@ -270,6 +295,17 @@ def _quantizer_problem(qcfg) -> str | None:
     return None
 
 
+def _quantizer_bits(qcfg) -> int | None:
+    """The ``bits`` of a serialised QKeras quantizer (a dict, or a string such as 'quantized_relu(6,2)'), if any."""
+    if isinstance(qcfg, dict):
+        bits = (qcfg.get("config") or {}).get("bits")
+        return bits if isinstance(bits, int) and not isinstance(bits, bool) else None
+    if isinstance(qcfg, str) and qcfg.startswith("quantized") and "(" in qcfg:
+        first = qcfg.split("(", 1)[1].split(",")[0].split(")")[0].strip()
+        return int(first) if first.lstrip("-").isdigit() else None
+    return None
+
+
 def check_layers(model, backend: str) -> None:
     """UnsupportedError naming the first layer hls4ml cannot parse, or whose weight quantizer cannot be mapped.
 
@@ -294,7 +330,12 @@ def check_layers(model, backend: str) -> None:
             if problem:
                 raise UnsupportedError(f"layer {layer.name} ({cls}): {key.replace('_', ' ')} {problem} cannot be "
                                        f"mapped by the {backend} backend; supported weight quantizers: "
-                                       f"{', '.join(WEIGHT_QUANTIZERS)}")
+                                       f"{', '.join(WEIGHT_QUANTIZERS)}", layer=layer.name)
+        for key, value in config.items():
+            bits = _quantizer_bits(value) if key.endswith("quantizer") or key == "activation" else None
+            if bits is not None and bits < 1:
+                raise UnsupportedError(f"layer {layer.name} ({cls}): {key.replace('_', ' ')} has {bits} bits; a "
+                                       "quantizer needs at least 1", layer=layer.name)
 
 
 def _raise_unsupported(model, backend: str, exc: Exception):
@@ -379,6 +420,9 @@ def convert(model, backend: str, out_dir: str | Path, part: str, clock_period: f
         raise ConfigError(f"unknown backend '{backend}'; choose bitshift or rns")
     if io_type not in IO_TYPES:
         raise ConfigError(f"unknown io type '{io_type}'; choose {' or '.join(IO_TYPES)}")
+    part = check_part(part, "part")  # it is written into Tcl scripts: only the Xilinx part grammar passes
+    if isinstance(clock_period, bool) or not isinstance(clock_period, (int, float)) or not 0 < clock_period < 1e4:
+        raise ConfigError(f"clock period {clock_period!r} must be a number of nanoseconds in (0, 10000)")
     out_dir = check_output_dir(out_dir, force)
     check_layers(model, backend)
     user = validate_user_config(user_config or {}, backend)
@@ -424,6 +468,10 @@ def reopen(project_dir: str | Path, compile: bool = True):
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"'{meta_path}' is damaged ({exc.__class__.__name__}: {exc}); "
                         f"convert the model again") from None
+    if backend not in BACKENDS.values() or io_type not in IO_TYPES or not isinstance(part, str):
+        raise DataError(f"'{meta_path}' names backend {backend!r}, io type {io_type!r}, part {part!r}; expected one "
+                        f"of {', '.join(BACKENDS.values())}, {' or '.join(IO_TYPES)} and a part: convert the model "
+                        "again")
     model = load_keras_model(project_dir / MODEL_FILE, allow_lambda=True)
     cfg = hls_config(model, backend, meta.get("user_config"))
     hm = hls4ml.converters.convert_from_keras_model(model, backend=backend, hls_config=cfg,

@@ -12,6 +12,7 @@ from hls4ml.model.layers import Conv1D, Conv2D, Dense
 from hls4ml.model.types import IntegerPrecisionType
 
 from toolchain.arith import fixed
+from toolchain.arith.checks import first_index
 from toolchain.backends.attributes import option_value
 from toolchain.backends.exact.dispatch import exact_type
 from toolchain.backends.exact.node import fixed_or_none, forced_result_type, input_type, set_if_unspecified, user_forced
@@ -43,6 +44,44 @@ def plan_arrays(plan: DotPlan) -> list[WeightArray]:
     return [WeightArray(*BIAS_ARRAY, plan.bias_acc, signed=True)] + plan.kernel.weight_arrays(plan)
 
 
+def checked_values(node, var, notes: list[str]) -> np.ndarray:
+    """A weight variable's values: finite, and for a float layer (no weight quantizer) quantized to the
+    variable's precision as stock hls4ml does (a note says so), refusing values that precision cannot hold."""
+    values = np.asarray(var.data, dtype=np.float64)
+    what = "weight" if var is node.weights.get("weight") else "bias"
+    bad = first_index(~np.isfinite(values))
+    if bad is not None:
+        raise UnsupportedError(f"layer {node.name}: {what} {bad} is {values[bad]}; weights and biases must be finite",
+                               layer=node.name)
+    if node.get_attr("weight_quantizer") is not None:
+        return values  # quantized by QKeras: exact codes, the planner finds them
+    t = fixed_or_none(var.type.precision)
+    if t is None:
+        raise UnsupportedError(f"layer {node.name}: the {what} precision {var.type.precision} is not fixed point; "
+                               f"set Precision: {{{what}: 'fixed<16,6>'}} or quantize the layer", layer=node.name,
+                               key="Precision")
+    scaled = np.ldexp(values, t.frac)
+    over = first_index((scaled < t.min_code - 0.5) | (scaled > t.max_code + 0.5))
+    if over is not None:
+        raise UnsupportedError(f"layer {node.name}: float {what} {over} = {values[over]:g} does not fit its precision "
+                               f"{t} (range [{fixed.to_float(t.min_code, t):g}, {fixed.to_float(t.max_code, t):g}]); "
+                               f"set a wider Precision for {what}, or quantize the layer (QKeras)",
+                               layer=node.name, key="Precision")
+    quantized = fixed.to_float(fixed.quantize(values, t), t)
+    if what == "weight" or np.any(quantized != values):
+        notes.append(f"float {what}s (no quantizer) quantized to {t} as stock hls4ml does: not exact with respect "
+                     "to the Keras model")
+    return quantized
+
+
+def check_reuse_factor(node, n_terms: int) -> None:
+    """ReuseFactor must lie in 1..(terms per output pixel): a larger one has nothing left to share."""
+    reuse = node.get_attr("reuse_factor", 1)
+    if not isinstance(reuse, (int, np.integer)) or isinstance(reuse, bool) or not 1 <= reuse <= n_terms:
+        raise UnsupportedError(f"layer {node.name}: ReuseFactor {reuse!r} must be an integer in 1..{n_terms} (the "
+                               "layer's products per output pixel)", layer=node.name, key="ReuseFactor")
+
+
 @exact_type.register(Dense)
 @exact_type.register(Conv1D)
 @exact_type.register(Conv2D)
@@ -56,11 +95,14 @@ def _(node) -> None:
                                f"{backend.name} backend; use ternary, quantized_po2 or quantized_bits weights",
                                layer=node.name)
     bias_var = node.weights.get("bias")
-    core = dot_core(node.name, geometry(node), input_type(node), np.asarray(weight_var.data, dtype=np.float64),
-                    None if bias_var is None else np.asarray(bias_var.data, dtype=np.float64),
+    notes: list[str] = []
+    weights, bias = (None if var is None else checked_values(node, var, notes) for var in (weight_var, bias_var))
+    core = dot_core(node.name, geometry(node), input_type(node), weights, bias,
                     weight_type=fixed_or_none(weight_var.type.precision),
                     bias_type=fixed_or_none(bias_var.type.precision) if bias_var is not None else None)
-    kernel, notes = choose_kernel(core, options["arithmetic"], backend.dot_kernels, options)
+    check_reuse_factor(node, core.n_in * core.n_out)
+    kernel, choice_notes = choose_kernel(core, options["arithmetic"], backend.dot_kernels, options)
+    notes += choice_notes
     accum = fixed_or_none(node.get_attr("accum_t").precision) if user_forced(node, "accum") else None
     plan = build_plan(core, kernel, options, result_type=forced_result_type(node), accum_type=accum, notes=notes)
     for note in plan.notes:
