@@ -11,6 +11,7 @@ from toolchain.arith.fixed import MAX_WIDTH
 from toolchain.atomic import atomic_directory, changed_files, check_owned
 from toolchain.boards import check_part
 from toolchain.errors import Arith4mlError, ArithValueError, ConfigError, DataError, UnsupportedError
+from toolchain.files import save_keras_h5
 from toolchain.yamlfile import YamlFile
 
 BACKENDS = {"bitshift": "Bitshift", "rns": "RNS"}
@@ -440,7 +441,7 @@ def convert(model, backend: str, out_dir: str | Path, part: str, clock_period: f
         except Exception as exc:  # noqa: BLE001 - hls4ml raises bare Exception for what it cannot parse
             _raise_unsupported(model, backend, exc)
         hm.write()
-        model.save(staging / MODEL_FILE)  # h5 reloads with the QKeras custom objects; .keras does not
+        save_keras_h5(model, staging / MODEL_FILE)
         if test_data is not None:
             shutil.copyfile(test_data, staging / TEST_DATA)
         meta = {"tool": "arith4ml", "version": __version__, "backend": backend, "part": part,

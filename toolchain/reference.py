@@ -24,9 +24,10 @@ def predict(hls_model, X: np.ndarray) -> np.ndarray:
     from toolchain.backends.backend import check_input  # hls4ml import kept out of module import
     from toolchain.backends.hls_types import to_fixed
 
-    in_vars = hls_model.get_input_variables()
-    if len(in_vars) != 1:
-        raise UnsupportedError("the reference models single-input networks only")
+    in_vars, out_vars = hls_model.get_input_variables(), hls_model.get_output_variables()
+    if len(in_vars) != 1 or len(out_vars) != 1:
+        raise UnsupportedError(f"the reference models single-input, single-output networks; this one has "
+                               f"{len(in_vars)} inputs and {len(out_vars)} outputs")
     x = check_input(X, int(in_vars[0].size()), in_vars[0].shape)
     tensors: dict[str, Tensor] = {}
     for node in hls_model.get_layers():

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from toolchain.atomic import atomic_directory, check_owned
 from toolchain.errors import ConfigError, DataError
+from toolchain.files import save_keras_h5
 from toolchain.train_config import TrainConfig, load_config
 
 __all__ = ["OUTPUT_FILES", "TrainConfig", "load_config", "plot_training", "train_from_config"]
@@ -182,7 +183,7 @@ def _train(cfg: TrainConfig, ds, model, out: Path, verbose: int) -> dict:
         "layers": ws["layers"], "history": history, "train_seconds": round(train_seconds, 2),
     }
     metrics.update(extra)
-    model.save(out / "model.h5")
+    save_keras_h5(model, out / "model.h5")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default) + "\n")
     plot_training(history, model, moduli, out / "training.png", title=Path(cfg.path).stem)
     import numpy as np
