@@ -367,3 +367,16 @@ def test_residue_sparsity_errors():
         rns.residue_sparsity(np.zeros(0, dtype=np.int64), (7, 8, 9))
     with pytest.raises(ArithValueError, match=r"0\.5"):
         rns.residue_sparsity([1, 0.5], (7, 8, 9))
+
+
+def test_extend_moduli_keeps_the_base_and_adds_coprime_family_moduli():
+    """The base channels stay first; added moduli are 2^n-1, 2^n or 2^n+1, pairwise coprime, and M just covers."""
+    for base, max_abs in [((7, 8, 9), 100), ((7, 8, 9), 10_000), ((63, 64, 65), 10**6), ((3, 4), 10**9)]:
+        moduli = rns.extend_moduli(base, max_abs)
+        assert moduli[:len(base)] == base and rns.validate_moduli(moduli) == moduli
+        assert math.prod(moduli) > 2 * max_abs
+        assert math.prod(moduli[:-1]) <= 2 * max_abs or moduli == base  # no modulus more than needed
+        family = {m for n in range(2, 40) for m in (2**n - 1, 2**n, 2**n + 1)}
+        assert set(moduli[len(base):]) <= family
+    with pytest.raises(ArithValueError, match="2\\*\\*62"):
+        rns.extend_moduli((3, 4), 2**62)
