@@ -343,6 +343,25 @@ def test_ctrl_c_during_convert_leaves_the_old_state_or_the_new_one(models, proje
         assert json.loads((prj / "arith4ml.json").read_text())["backend"] == "RNS" and (prj / MANIFEST).is_file()
 
 
+@pytest.mark.parametrize("delay", [3.0, 6.0])
+def test_ctrl_c_during_train_leaves_nothing_or_everything(tmp_path, delay):
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("data: {name: digits, subset: {n_train: 200, n_test: 40}}\nmodel: {builder: mlp, hidden: [16]}\n"
+                   "train: {epochs: 3}\n")
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "toolchain", "train", str(cfg), "-o", str(out), "-q"], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(delay)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode in (0, 130, -signal.SIGINT) and "Traceback" not in err, (proc.returncode, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) in (["c.yml"], ["c.yml", "run"])
+    if out.exists():
+        check_owned(out, "arith4ml train")
+        assert (out / "metrics.json").is_file() and (out / "model.h5").is_file()
+
+
 def test_a_directory_that_appears_during_convert_is_kept(models, tmp_path):
     """The output directory does not exist when convert starts; the user creates it, with a file, while the
     conversion runs: convert refuses at the end and the user's file is untouched."""
