@@ -5,7 +5,7 @@
 set -e
 
 CC=g++
-CFLAGS="-O3 -fPIC"
+CFLAGS="-O3 -fPIC -pthread"  # -pthread: the batch entry point runs slices on threads
 
 # Include -std=c++23 if the compiler supports it (enables half and bfloat16 types, errors otherwise)
 if echo "" | ${CC} -Werror -fsyntax-only -std=c++23 -xc++ - -o /dev/null &> /dev/null; then

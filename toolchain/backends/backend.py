@@ -143,8 +143,13 @@ class Arith4mlBackend(VivadoBackend):
 
     # ---- batch C-simulation ---------------------------------------------------------------
 
-    def predict(self, model, x, *args, **kwargs) -> np.ndarray:
-        """C-simulate a whole batch in one native call; returns float64 (n, n_out), exact for outputs up to 53 bits."""
+    def predict(self, model, x, *args, threads: int | None = None, **kwargs) -> np.ndarray:
+        """C-simulate a whole batch in one native call; returns float64 (n, n_out), exact for outputs up to 53 bits.
+
+        The batch is split over ``threads`` native threads (default: ``$ARITH4ML_THREADS``, else every core
+        this process may use); io_stream projects run on one thread (hls4ml's stream kernels keep per-frame
+        state in statics).  The results do not depend on the thread count.
+        """
         lib = model._top_function_lib
         if lib is None:
             raise DataError("model is not compiled: call hls_model.compile() first")
@@ -157,9 +162,30 @@ class Arith4mlBackend(VivadoBackend):
         fn = getattr(lib, model.config.get_project_name() + "_batch")
         fn.restype = None
         fn.argtypes = [np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS"),
-                       np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS"), ctypes.c_ulong]
-        fn(x, out, ctypes.c_ulong(x.shape[0]))
+                       np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS"), ctypes.c_ulong, ctypes.c_uint]
+        n_threads = thread_count(threads)  # checked for io_stream too, which then runs on one thread
+        if model.config.get_config_value("IOType") == "io_stream":
+            n_threads = 1
+        fn(x, out, ctypes.c_ulong(x.shape[0]), ctypes.c_uint(n_threads))
         return out
+
+
+THREADS_ENV = "ARITH4ML_THREADS"
+
+
+def thread_count(threads: int | None = None) -> int:
+    """``threads``, else ``$ARITH4ML_THREADS``, else the cores this process may run on (at least 1)."""
+    if threads is None:
+        text = os.environ.get(THREADS_ENV, "").strip()
+        if text:
+            if not text.isdigit() or int(text) < 1:
+                raise DataError(f"{THREADS_ENV}={text!r} must be a positive integer (threads for batch C-sim)")
+            threads = int(text)
+        else:
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise DataError(f"threads={threads!r} must be a positive integer")
+    return threads
 
 
 def check_input(x, n_in: int, shape) -> np.ndarray:
