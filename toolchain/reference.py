@@ -5,73 +5,213 @@ with ``toolchain.arith`` (input quantization with the input type's rounding and
 overflow, every accumulator, every result type) and never calls the C++.
 
 ``predict(hls_model, X)`` returns float64 values of the output codes; C-sim's
-batch ``predict`` returns the same values bit for bit.
+batch ``predict`` returns the same values bit for bit.  Two paths compute the
+same integers:
+
+* the fast path (default): codes are held as float64 wherever their type fits
+  53 bits (int64 otherwise), Dense/Conv layers are exact matrix products
+  (``Kernel.fast_accumulate``: float64 BLAS while every partial sum stays below
+  2**53, int64 beyond), im2col is a strided view, and requantization, BatchNorm,
+  Add and pooling are vectorised in place (``toolchain.arith.fastfixed``); the
+  batch runs in chunks small enough to keep the temporaries in cache;
+* the per-term path (``per_term=True``): int64 codes, every kernel's own
+  ``accumulate`` (term by term, the way the C++ adds them) and
+  ``fixed.requantize``: slow and obviously correct, the oracle the fast path is
+  tested against (tests/test_reference_fast.py).
 """
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from toolchain.arith import fixed
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from toolchain.arith import fastfixed, fixed
 from toolchain.arith.fixed import FixedType
 from toolchain.errors import DataError, UnsupportedError
 from toolchain.kernels.plan import DotPlan, Geometry
 
 Tensor = tuple[np.ndarray, FixedType]  # int64 codes (batch, n_values), their type
+Codes = np.ndarray  # fast path: float64 codes where the type fits float64 (fastfixed.type_fits_float), else int64
+LayerFn = Callable[[list[np.ndarray]], np.ndarray]  # input codes of one layer -> its output codes
+
+# Values per chunk of the batch in the largest temporary of a layer (im2col columns, outputs): 2**20
+# float64 values are 8 MiB, so a chunk's working set stays in the L2/L3 caches (measured on the bench
+# models: 2**18..2**21 within 10 %, the whole batch at once 1.5-3x slower on the CNN).
+CHUNK_VALUES = 1 << 20
 
 
-def predict(hls_model, X: np.ndarray) -> np.ndarray:
-    """Exact outputs (float64, shape (n, n_out)) of ``hls_model`` for raw float inputs ``X``."""
+def predict(hls_model, X: np.ndarray, per_term: bool = False) -> np.ndarray:
+    """Exact outputs (float64, shape (n, n_out)) of ``hls_model`` for raw float inputs ``X``.
+
+    ``per_term=True`` computes every dot product term by term as its kernel's C++ does (slow: the
+    oracle of the default fast path, which gives the same values).
+    """
     from toolchain.backends.backend import check_input  # hls4ml import kept out of module import
-    from toolchain.backends.hls_types import to_fixed
 
     in_vars, out_vars = hls_model.get_input_variables(), hls_model.get_output_variables()
     if len(in_vars) != 1 or len(out_vars) != 1:
         raise UnsupportedError(f"the reference models single-input, single-output networks; this one has "
                                f"{len(in_vars)} inputs and {len(out_vars)} outputs")
     x = check_input(X, int(in_vars[0].size()), in_vars[0].shape)
-    tensors: dict[str, Tensor] = {}
+    steps, out_type = _program(hls_model, per_term)
+    out_name = hls_model.outputs[0]  # node-output names, as node.outputs uses
+    chunk = max(1, CHUNK_VALUES // max(s.width for s in steps))
+    parts = [_run(steps, x[i:i + chunk], out_name) for i in range(0, x.shape[0], chunk)]
+    codes = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    # + 0.0: a zero code computed in float64 may be -0.0; the C++ returns +0.0 (and so does the int64 path)
+    return fixed.to_float(codes, out_type) + 0.0
+
+
+# ---- the program: one step per layer, built once, run per chunk -------------------------------------------
+
+
+@dataclass
+class _Step:
+    inputs: tuple[str, ...]  # tensor names ('' is the raw input)
+    outputs: tuple[str, ...]
+    run: Callable[[list[np.ndarray]], list[np.ndarray]]
+    width: int  # values per sample of its largest temporary (sizes the chunks)
+    drop: tuple[str, ...] = ()  # tensors no later step reads
+
+
+def _program(hls_model, per_term: bool) -> tuple[list[_Step], FixedType]:
+    """The steps of ``hls_model`` in graph order and the output type."""
+    from toolchain.backends.hls_types import to_fixed
+
+    def result_type(node, name: str | None = None) -> FixedType:
+        return to_fixed(node.get_output_variable(name).type.precision, f"result of layer {node.name}")
+
+    types: dict[str, FixedType] = {}
+    sizes: dict[str, int] = {"": int(hls_model.get_input_variables()[0].size())}
+    steps: list[_Step] = []
     for node in hls_model.get_layers():
-        out_type = to_fixed(node.get_output_variable().type.precision, f"result of layer {node.name}")
+        outputs = tuple(node.outputs)
+        out_types = [result_type(node, name) for name in outputs]
         if node.class_name == "Input":
-            tensors[node.outputs[0]] = (fixed.quantize(x, out_type), out_type)
-            continue
-        inputs = [tensors[name] for name in node.inputs]
-        if node.class_name == "Clone":  # io_stream: one copy of the input per consumer, each with its type
-            for name in node.outputs:
-                t = to_fixed(node.get_output_variable(name).type.precision, f"result of layer {node.name}")
-                tensors[name] = (fixed.requantize(inputs[0][0], inputs[0][1].frac, t), t)
-            continue
-        tensors[node.outputs[0]] = (_layer(node, inputs, out_type), out_type)
-    codes, t = tensors[hls_model.outputs[0]]  # node-output names, as node.outputs uses
-    return fixed.to_float(codes, t)
+            fns, inputs = [_input_fn(out_types[0], per_term)], ("",)
+        elif node.class_name == "Clone":  # io_stream: one copy of the input per consumer, each with its type
+            inputs = tuple(node.inputs)
+            fns = [_requant_fn(types[inputs[0]], t, per_term) for t in out_types]
+        else:
+            inputs = tuple(node.inputs)
+            fns = [_layer_fn(node, [types[name] for name in inputs], out_types[0], per_term)]
+        types.update(zip(outputs, out_types))
+        sizes.update((name, int(node.get_output_variable(name).size())) for name in outputs)
+        width = max([sizes[name] for name in inputs + outputs] + [_dot_width(node.get_attr("arith_plan"))])
+        steps.append(_Step(inputs, outputs, lambda ins, fns=fns: [f(ins) for f in fns], width))
+    needed = {hls_model.outputs[0]}
+    for step in reversed(steps):  # drop each tensor after its last reader
+        step.drop = tuple(name for name in step.inputs if name not in needed)
+        needed.update(step.inputs)
+    return steps, types[hls_model.outputs[0]]
 
 
-def _layer(node, inputs: list[Tensor], out_type: FixedType) -> np.ndarray:
+def _run(steps: list[_Step], x: np.ndarray, out_name: str) -> np.ndarray:
+    tensors: dict[str, np.ndarray] = {"": x}
+    for step in steps:
+        tensors.update(zip(step.outputs, step.run([tensors[name] for name in step.inputs])))
+        for name in step.drop:
+            del tensors[name]
+    return tensors[out_name]
+
+
+def _dot_width(plan: DotPlan | None) -> int:
+    if plan is None:
+        return 0
+    g = plan.geometry
+    return g.out_height * g.out_width * max(plan.n_in, plan.n_out)
+
+
+def _layer_fn(node, in_types: list[FixedType], out_type: FixedType, per_term: bool) -> LayerFn:
+    """The computation of one layer (codes of its inputs -> its output codes)."""
     cls = node.class_name
     plan = node.get_attr("arith_plan")
+    xt = in_types[0]
     if plan is not None:
-        return dot_layer(plan, *inputs[0], out_type)
-    (x, xt) = inputs[0]
-    if cls in ("Activation", "ReLU"):
-        act = str(node.get_attr("activation")).lower()
-        if act == "relu":
-            return fixed.requantize(np.maximum(x, 0), xt.frac, out_type)
-        if act == "linear":
-            return fixed.requantize(x, xt.frac, out_type)
-    elif cls in ("BatchNormalization", "ApplyAlpha"):
-        return _batchnorm(node, x, xt, out_type)
-    elif cls in ("Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D"):
-        return _pool(node, x, xt, out_type)
-    elif cls == "Merge" and str(node.get_attr("op")).lower() == "add":
-        (y, yt) = inputs[1]
-        frac = max(xt.frac, yt.frac)
-        total = (x << np.int64(frac - xt.frac)) + (y << np.int64(frac - yt.frac))
-        return fixed.requantize(total, frac, out_type)
-    elif cls in ("Reshape", "Repack"):  # Repack: io_stream reshape
-        return fixed.requantize(x, xt.frac, out_type)
-    elif cls in ("ZeroPadding1D", "ZeroPadding2D"):
-        return fixed.requantize(_zero_pad(node, x), xt.frac, out_type)
+        return _dot_fn(plan, xt, out_type, per_term)
+    if cls in ("Activation", "ReLU") and str(node.get_attr("activation")).lower() in ("relu", "linear"):
+        return _requant_fn(xt, out_type, per_term, relu=str(node.get_attr("activation")).lower() == "relu")
+    if cls in ("BatchNormalization", "ApplyAlpha"):
+        return _batchnorm_fn(node, xt, out_type, per_term)
+    if cls in ("Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D"):
+        return _pool_fn(node, xt, out_type, per_term)
+    if cls == "Merge" and str(node.get_attr("op")).lower() == "add":
+        return _add_fn(xt, in_types[1], out_type, per_term)
+    if cls in ("Reshape", "Repack"):  # Repack: io_stream reshape
+        return _requant_fn(xt, out_type, per_term)
+    if cls in ("ZeroPadding1D", "ZeroPadding2D"):
+        return _zero_pad_fn(node, xt, out_type, per_term)
     raise UnsupportedError(f"reference: layer {node.name} ({cls}) is not modelled")
+
+
+# ---- code representation of the fast path ------------------------------------------------------------------
+
+
+def _as_type(codes: np.ndarray, t: FixedType) -> Codes:
+    """``codes`` (exact integers, within ``t``) in the fast path's representation of ``t``."""
+    dtype = np.float64 if fastfixed.type_fits_float(t) else np.int64
+    return codes if codes.dtype == dtype else codes.astype(dtype)
+
+
+def _as_int(codes: np.ndarray) -> np.ndarray:
+    return codes if codes.dtype == np.int64 else codes.astype(np.int64)
+
+
+def _fits(frac_in: int, lo: int, hi: int, t: FixedType) -> bool:
+    """True if codes in ``[lo, hi]`` with ``frac_in`` fractional bits are already codes of ``t`` (no-op cast)."""
+    return frac_in == t.frac and t.min_code <= lo and hi <= t.max_code
+
+
+def _requant(codes: Codes, frac_in: int, lo: int, hi: int, t: FixedType, owned: bool = False) -> Codes:
+    """``fixed.requantize(codes, frac_in, t)`` for codes within ``[lo, hi]``, in ``t``'s representation.
+
+    ``owned``: ``codes`` is a temporary that may be overwritten.
+    """
+    if _fits(frac_in, lo, hi, t):
+        return _as_type(codes, t)
+    if codes.dtype == np.float64 and fastfixed.type_fits_float(t):
+        return fastfixed.requantize(codes, frac_in, t, inplace=owned)
+    return _as_type(fixed.requantize(_as_int(codes), frac_in, t), t)
+
+
+def _bounds(t: FixedType) -> tuple[int, int]:
+    return t.min_code, t.max_code
+
+
+def _max_abs(t: FixedType) -> int:
+    return max(-t.min_code, t.max_code)
+
+
+# ---- layers ----------------------------------------------------------------------------------------------
+
+
+def _input_fn(t: FixedType, per_term: bool) -> LayerFn:
+    if per_term or not fastfixed.type_fits_float(t):
+        return lambda ins: fixed.quantize(ins[0], t)
+    return lambda ins: fastfixed.quantize(ins[0], t)
+
+
+def _requant_fn(xt: FixedType, t: FixedType, per_term: bool, relu: bool = False) -> LayerFn:
+    """Assignment to ``t`` (Clone, Reshape, linear), after ``max(x, 0)`` with ``relu``."""
+    if per_term:
+        return lambda ins: fixed.requantize(np.maximum(ins[0], 0) if relu else ins[0], xt.frac, t)
+    lo, hi = _bounds(xt)
+    if relu:
+        lo, hi = max(lo, 0), max(hi, 0)
+        return lambda ins: _requant(np.maximum(ins[0], 0), xt.frac, lo, hi, t, owned=True)
+    return lambda ins: _requant(ins[0], xt.frac, lo, hi, t)
+
+
+def _dot_fn(plan: DotPlan, xt: FixedType, out_type: FixedType, per_term: bool) -> LayerFn:
+    if xt != plan.x_type:
+        raise DataError(f"reference: layer {plan.layer} planned for input {plan.x_type}, got {xt}")
+    if per_term:
+        return lambda ins: dot_layer(plan, ins[0], xt, out_type, per_term=True)
+    bound, _ = fastfixed.dot_bound(plan.w_codes, xt.min_code, xt.max_code)
+    single = bound <= fastfixed.EXACT32 and fastfixed.type_fits_float(xt)  # float32 BLAS is exact: use it
+    return lambda ins: _dot_codes(plan, ins[0].astype(np.float32) if single else ins[0], out_type)
 
 
 def _weight_codes(node, name: str) -> tuple[np.ndarray, int]:
@@ -82,14 +222,70 @@ def _weight_codes(node, name: str) -> tuple[np.ndarray, int]:
     return fixed.quantize(np.asarray(var.data, dtype=np.float64).reshape(-1), t), t.frac
 
 
-def _batchnorm(node, x: np.ndarray, xt: FixedType, out_type: FixedType) -> np.ndarray:
+def _batchnorm_fn(node, xt: FixedType, t: FixedType, per_term: bool) -> LayerFn:
+    """``x*s + b`` exact on the grid ``max(x_frac + s_frac, b_frac)``, then assigned to ``t``; per channel
+    (hls4ml: norm_index = i % n_filt, channels last)."""
     s, s_frac = _weight_codes(node, "scale")
     b, b_frac = _weight_codes(node, "bias")
-    n = x.shape[1]
-    idx = np.arange(n) % s.size  # hls4ml: norm_index = i % n_filt (per channel, channels last)
     frac = max(xt.frac + s_frac, b_frac)
-    val = ((x * s[idx]) << np.int64(frac - xt.frac - s_frac)) + (b[idx] << np.int64(frac - b_frac))
-    return fixed.requantize(val, frac, out_type)
+
+    def exact(ins: list[np.ndarray]) -> np.ndarray:  # the definition, int64
+        x = _as_int(ins[0])
+        idx = np.arange(x.shape[1]) % s.size
+        val = ((x * s[idx]) << np.int64(frac - xt.frac - s_frac)) + (b[idx] << np.int64(frac - b_frac))
+        return fixed.requantize(val, frac, t)
+
+    if per_term:
+        return exact
+    bound = ((_max_abs(xt) * int(np.abs(s).max(initial=0))) << (frac - xt.frac - s_frac)) \
+        + (int(np.abs(b).max(initial=0)) << (frac - b_frac))
+    if bound > fastfixed.EXACT or not (fastfixed.type_fits_float(xt) and fastfixed.type_fits_float(t)):
+        return lambda ins: _as_type(exact(ins), t)
+    # x*s_f + b_f is the exact value in t's LSBs: integer numerators below 2**53, power-of-two scales
+    s_f = s.astype(np.float64) * 2.0 ** (t.frac - xt.frac - s_frac)
+    b_f = b.astype(np.float64) * 2.0 ** (t.frac - b_frac)
+
+    def fast(ins: list[np.ndarray]) -> np.ndarray:
+        x = ins[0]
+        n = x.shape[0]
+        if x.shape[1] % s.size:  # not whole channels: index as the definition does
+            idx = np.arange(x.shape[1]) % s.size
+            v = x * s_f[idx]
+            v += b_f[idx]
+        else:
+            v = x.reshape(n, -1, s.size) * s_f
+            v += b_f
+        v = v.reshape(n, -1)
+        if frac > t.frac:
+            fastfixed.round_inplace(v, t.rounding)
+        return fastfixed.overflow_inplace(v, t)
+
+    return fast
+
+
+def _add_fn(xt: FixedType, yt: FixedType, t: FixedType, per_term: bool) -> LayerFn:
+    """Add: both inputs aligned to the finer grid, summed exactly, assigned to ``t``."""
+    frac = max(xt.frac, yt.frac)
+
+    def exact(ins: list[np.ndarray]) -> np.ndarray:
+        x, y = _as_int(ins[0]), _as_int(ins[1])
+        return fixed.requantize((x << np.int64(frac - xt.frac)) + (y << np.int64(frac - yt.frac)), frac, t)
+
+    if per_term:
+        return exact
+    bound = (_max_abs(xt) << (frac - xt.frac)) + (_max_abs(yt) << (frac - yt.frac))
+    if bound > fastfixed.EXACT or not all(fastfixed.type_fits_float(u) for u in (xt, yt, t)):
+        return lambda ins: _as_type(exact(ins), t)
+    ax, ay = 2.0 ** (t.frac - xt.frac), 2.0 ** (t.frac - yt.frac)
+
+    def fast(ins: list[np.ndarray]) -> np.ndarray:
+        v = np.multiply(ins[0], ax)
+        v += ins[1] * ay if ay != 1.0 else ins[1]  # exact: the sum's numerator is below 2**53
+        if frac > t.frac:
+            fastfixed.round_inplace(v, t.rounding)
+        return fastfixed.overflow_inplace(v, t)
+
+    return fast
 
 
 def _zero_pad(node, x: np.ndarray) -> np.ndarray:
@@ -106,10 +302,32 @@ def _zero_pad(node, x: np.ndarray) -> np.ndarray:
     return np.pad(img, ((0, 0), *pads, (0, 0))).reshape(x.shape[0], -1)
 
 
-def _pool(node, x: np.ndarray, xt: FixedType, out_type: FixedType) -> np.ndarray:
-    """Max pooling, or average pooling over 2**k values (an exact sum read k bits finer), channels last."""
-    from toolchain.backends.hls_types import to_fixed
+def _zero_pad_fn(node, xt: FixedType, t: FixedType, per_term: bool) -> LayerFn:
+    if per_term:
+        return lambda ins: fixed.requantize(_zero_pad(node, ins[0]), xt.frac, t)
+    lo, hi = min(xt.min_code, 0), max(xt.max_code, 0)
+    return lambda ins: _requant(_zero_pad(node, ins[0]), xt.frac, lo, hi, t, owned=True)
 
+
+@dataclass(frozen=True)
+class _PoolGeometry:
+    in_h: int
+    in_w: int
+    chan: int
+    pool: tuple[int, int]
+    stride: tuple[int, int]
+    out: tuple[int, int]
+    op: str  # 'max' or 'average'
+
+    def windows(self, x: np.ndarray) -> list[np.ndarray]:
+        """One strided view (batch, out_h, out_w, chan) per position in the pooling window."""
+        (ph, pw), (sh, sw), (oh, ow) = self.pool, self.stride, self.out
+        img = x.reshape(-1, self.in_h, self.in_w, self.chan)
+        return [img[:, dh:dh + sh * (oh - 1) + 1:sh, dw:dw + sw * (ow - 1) + 1:sw, :]
+                for dh in range(ph) for dw in range(pw)]
+
+
+def _pool_geometry(node) -> _PoolGeometry:
     g = node.get_attr
     cls = node.class_name
     c = int(g("n_filt"))
@@ -129,31 +347,91 @@ def _pool(node, x: np.ndarray, xt: FixedType, out_type: FixedType) -> np.ndarray
     if any(pads):
         raise UnsupportedError(f"reference: layer {node.name}: padded pooling is not modelled; use padding='valid'")
     op = str(g("pool_op")).lower()
-    img = x.reshape(-1, in_h, in_w, c)
-    windows = [img[:, dh:dh + sh * (oh - 1) + 1:sh, dw:dw + sw * (ow - 1) + 1:sw, :]
-               for dh in range(ph) for dw in range(pw)]
-    if op == "max":
-        out, frac = np.max(np.stack(windows), axis=0).reshape(x.shape[0], -1), xt.frac
-        acc = node.get_attr("accum_t")
-        if acc is not None:  # the max is returned in accum_t (the input type unless the user forced one)
-            acc_t = to_fixed(acc.precision, f"accum of layer {node.name}")
-            out, frac = fixed.requantize(out, frac, acc_t), acc_t.frac
-        return fixed.requantize(out, frac, out_type)
     n = ph * pw
-    if op != "average" or n & (n - 1):
+    if op != "max" and (op != "average" or n & (n - 1)):
         raise UnsupportedError(f"reference: layer {node.name}: {op} pooling over {n} values is not modelled")
-    # exact in accum_t (see backends/exact/pooling.py)
-    total = np.sum(np.stack(windows), axis=0).reshape(x.shape[0], -1)
-    return fixed.requantize(total, xt.frac + n.bit_length() - 1, out_type)
+    return _PoolGeometry(in_h, in_w, c, (ph, pw), (sh, sw), (oh, ow), op)
+
+
+def _pool_fn(node, xt: FixedType, t: FixedType, per_term: bool) -> LayerFn:
+    """Max pooling (the max returned in accum_t if one is set), or average pooling over 2**k values (an
+    exact sum read k bits finer, as exact in accum_t: see backends/exact/pooling.py), channels last."""
+    from toolchain.backends.hls_types import to_fixed
+
+    geo = _pool_geometry(node)
+    acc = node.get_attr("accum_t")
+    acc_t = to_fixed(acc.precision, f"accum of layer {node.name}") if acc is not None else None
+    n = geo.pool[0] * geo.pool[1]
+    if per_term:
+        def exact(ins: list[np.ndarray]) -> np.ndarray:
+            x = ins[0]
+            if geo.op == "max":
+                out, frac = np.max(np.stack(geo.windows(x)), axis=0).reshape(x.shape[0], -1), xt.frac
+                if acc_t is not None:
+                    out, frac = fixed.requantize(out, frac, acc_t), acc_t.frac
+                return fixed.requantize(out, frac, t)
+            total = np.sum(np.stack(geo.windows(x)), axis=0).reshape(x.shape[0], -1)
+            return fixed.requantize(total, xt.frac + n.bit_length() - 1, t)
+        return exact
+
+    def fast(ins: list[np.ndarray]) -> np.ndarray:
+        x = ins[0]
+        views = geo.windows(x)
+        reduce = np.maximum if geo.op == "max" else np.add
+        out = reduce(views[0], views[1]) if n > 1 else views[0].copy()
+        for view in views[2:]:
+            reduce(out, view, out=out)
+        out = out.reshape(x.shape[0], -1)
+        lo, hi = _bounds(xt)
+        if geo.op != "max":
+            return _requant(out, xt.frac + n.bit_length() - 1, lo * n, hi * n, t, owned=True)
+        if acc_t is None:
+            return _requant(out, xt.frac, lo, hi, t, owned=True)
+        out = _requant(out, xt.frac, lo, hi, acc_t, owned=True)
+        lo, hi = (lo, hi) if _fits(xt.frac, lo, hi, acc_t) else _bounds(acc_t)
+        return _requant(out, acc_t.frac, lo, hi, t, owned=True)
+
+    if geo.op != "max" and not fastfixed.fits_float(_bounds(xt)[0] * n, _bounds(xt)[1] * n):
+        return lambda ins: _as_type(_pool_fn(node, xt, t, True)(ins), t)  # the sum needs int64
+    return fast
+
+
+# ---- Dense / Conv ------------------------------------------------------------------------------------------
 
 
 def patches(x: np.ndarray, g: Geometry) -> np.ndarray:
-    """im2col: int64 (batch * out_h * out_w, filt_h * filt_w * n_chan), Keras patch order, zero padding."""
+    """im2col: (batch * out_h * out_w, filt_h * filt_w * n_chan) in x's dtype, Keras patch order, zero padding.
+
+    One copy through a strided view; a 1x1 frame without padding (Dense, pointwise) is a reshape.
+    """
     n = x.shape[0]
-    img = x.reshape(n, g.in_height, g.in_width, g.n_chan)
+    pointwise = (g.filt_height, g.filt_width, g.stride_height, g.stride_width) == (1, 1, 1, 1)
+    if pointwise and (g.out_height, g.out_width, g.pad_top, g.pad_left) == (g.in_height, g.in_width, 0, 0):
+        return x.reshape(n * g.out_height * g.out_width, g.n_in)
+    img = _padded(x, g)
+    s0, s1, s2, s3 = img.strides
+    view = as_strided(img, shape=(n, g.out_height, g.out_width, g.filt_height, g.filt_width, g.n_chan),
+                      strides=(s0, s1 * g.stride_height, s2 * g.stride_width, s1, s2, s3), writeable=False)
+    return view.reshape(n * g.out_height * g.out_width, g.n_in)
+
+
+def _padded(x: np.ndarray, g: Geometry) -> np.ndarray:
+    """The images (batch, h, w, chan), zero padded on every side the frame reads beyond."""
+    img = x.reshape(x.shape[0], g.in_height, g.in_width, g.n_chan)
     pad_h = max(0, (g.out_height - 1) * g.stride_height + g.filt_height - g.in_height - g.pad_top)
     pad_w = max(0, (g.out_width - 1) * g.stride_width + g.filt_width - g.in_width - g.pad_left)
-    img = np.pad(img, ((0, 0), (g.pad_top, pad_h), (g.pad_left, pad_w), (0, 0)))
+    if not (g.pad_top or g.pad_left or pad_h or pad_w):
+        return np.ascontiguousarray(img)
+    out = np.zeros((img.shape[0], g.pad_top + g.in_height + pad_h, g.pad_left + g.in_width + pad_w, g.n_chan),
+                   dtype=img.dtype)  # np.pad does the same with more Python overhead per call
+    out[:, g.pad_top:g.pad_top + g.in_height, g.pad_left:g.pad_left + g.in_width, :] = img
+    return out
+
+
+def _patches_per_position(x: np.ndarray, g: Geometry) -> np.ndarray:
+    """``patches`` filter position by filter position (int64): the per-term path's definition."""
+    n = x.shape[0]
+    img = _padded(x, g)
     cols = np.empty((n, g.out_height, g.out_width, g.filt_height, g.filt_width, g.n_chan), dtype=np.int64)
     for fh in range(g.filt_height):
         for fw in range(g.filt_width):
@@ -162,17 +440,53 @@ def patches(x: np.ndarray, g: Geometry) -> np.ndarray:
     return cols.reshape(n * g.out_height * g.out_width, g.n_in)
 
 
-def dot_accumulator(plan: DotPlan, cols: np.ndarray) -> np.ndarray:
-    """Exact accumulator codes (rows of cols, n_out) on the plan's grid, computed the way its kernel does."""
-    return plan.kernel.accumulate(plan, cols) + plan.bias_acc[None, :]
+def dot_accumulator(plan: DotPlan, cols: np.ndarray, per_term: bool = False) -> np.ndarray:
+    """Exact accumulator codes (int64: rows of cols, n_out) on the plan's grid, bias included.
+
+    ``per_term=True``: computed the way its kernel's C++ does (``Kernel.accumulate``); otherwise the
+    same integers by ``Kernel.fast_accumulate``.
+    """
+    if per_term:
+        return plan.kernel.accumulate(plan, _as_int(cols)) + plan.bias_acc[None, :]
+    return _as_int(_accumulator(plan, cols))
 
 
-def dot_layer(plan: DotPlan, x: np.ndarray, xt: FixedType, out_type: FixedType | None = None) -> np.ndarray:
-    """Output codes (batch, out_h * out_w * n_out) of a planned Dense/Conv layer."""
+def _accumulator(plan: DotPlan, cols: Codes) -> Codes:
+    """The exact accumulator (bias included): float64 when it fits 53 bits and the product came out as float64."""
+    acc = plan.kernel.fast_accumulate(plan, cols)
+    if acc.dtype == np.float32:
+        acc = acc.astype(np.float64)
+    if acc.dtype == np.float64 and fastfixed.fits_float(plan.acc_lo, plan.acc_hi):
+        acc += plan.bias_acc  # exact: the sum is an integer below 2**53 (the bias is one of the accumulator values)
+        return acc
+    return _as_int(acc) + plan.bias_acc[None, :]
+
+
+def _dot_codes(plan: DotPlan, x: Codes, t: FixedType) -> Codes:
+    """Fast path of ``dot_layer``: output codes (batch, out_h * out_w * n_out) in ``t``'s representation.
+
+    ``x``: int64, float64 or float32 codes (float32 makes ``fast_accumulate`` use float32 BLAS where exact).
+    """
+    acc = _accumulator(plan, patches(x, plan.geometry))
+    lo, hi = plan.acc_lo, plan.acc_hi
+    acc = _requant(acc, plan.acc_frac, lo, hi, plan.acc_type, owned=True)
+    if not _fits(plan.acc_frac, lo, hi, plan.acc_type):
+        lo, hi = _bounds(plan.acc_type)
+    return _requant(acc, plan.acc_type.frac, lo, hi, t, owned=True).reshape(x.shape[0], -1)
+
+
+def dot_layer(plan: DotPlan, x: np.ndarray, xt: FixedType, out_type: FixedType | None = None,
+              per_term: bool = False) -> np.ndarray:
+    """Output codes (int64: batch, out_h * out_w * n_out) of a planned Dense/Conv layer.
+
+    ``per_term=True``: accumulated term by term as the kernel's C++ does (the oracle of the default).
+    """
     if xt != plan.x_type:
         raise DataError(f"reference: layer {plan.layer} planned for input {plan.x_type}, got {xt}")
+    t = out_type or plan.result_type
+    if not per_term:
+        return _as_int(_dot_codes(plan, x, t))
     n = x.shape[0]
-    acc = dot_accumulator(plan, patches(x, plan.geometry))
+    acc = dot_accumulator(plan, _patches_per_position(_as_int(x), plan.geometry), per_term=True)
     acc = fixed.requantize(acc, plan.acc_frac, plan.acc_type)
-    out = fixed.requantize(acc, plan.acc_type.frac, out_type or plan.result_type)
-    return out.reshape(n, -1)
+    return fixed.requantize(acc, plan.acc_type.frac, t).reshape(n, -1)

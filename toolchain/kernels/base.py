@@ -10,8 +10,10 @@ of FINN's custom ops, the kernel owns everything that depends on the datapath:
   fit this datapath, and their encoding (shift/sign codes, group codes,
   residues, ...);
 * ``bounds``: the exact accumulator range its terms can reach;
-* ``accumulate``: the reference accumulation, computed the way the C++ does it
-  (what ``toolchain.reference`` calls);
+* ``accumulate``: the reference accumulation, computed term by term the way the
+  C++ does it (the oracle: ``toolchain.reference.predict(..., per_term=True)``);
+  ``fast_accumulate``: the same integers, fast (what ``toolchain.reference``
+  calls by default; the exact product unless a kernel's terms are not exact);
 * ``weight_arrays``: the constant arrays the C++ reads;
 * ``header``, ``config_template``, ``function_template``, ``stream_layer``:
   its C++ header and config/call templates (hls4ml's ``{name}`` placeholders);
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from toolchain.arith import fastfixed
 
 if TYPE_CHECKING:
     from toolchain.kernels.plan import DotCore, DotPlan
@@ -132,8 +136,21 @@ class Kernel:
     # ---- reference -----------------------------------------------------------------------------
 
     def accumulate(self, plan: DotPlan, cols: np.ndarray) -> np.ndarray:
-        """Sum of the terms (rows of ``cols``, n_out) on the accumulator grid, without the bias, as the C++ does it."""
+        """Sum of the terms (rows of ``cols``, n_out) on the accumulator grid, without the bias, as the C++ does it:
+        term by term (int64), the slow and obviously correct oracle of ``fast_accumulate``."""
         raise NotImplementedError
+
+    def fast_accumulate(self, plan: DotPlan, cols: np.ndarray) -> np.ndarray:
+        """``accumulate(plan, cols)``, computed fast: the exact ``(cols @ w_codes) << pre_shift``.
+
+        Every kernel whose terms are the exact products ``x * w`` (shift-add, table decode, multiply,
+        residues covering the accumulator) sums to this value; a kernel whose terms are not exact
+        (approximate multipliers) must override it.  ``cols`` holds codes of ``plan.x_type`` (int64 or
+        float64); returns float64 (float64 BLAS: every partial sum <= 2**53, possibly shifted above it),
+        int64, or Python ints (object) when even int64 could overflow (``fastfixed.exact_matmul``).
+        """
+        bounds = fastfixed.dot_bound(plan.w_codes, plan.x_type.min_code, plan.x_type.max_code)
+        return fastfixed.exact_matmul(cols, plan.w_codes, plan.pre_shift, bounds)
 
     # ---- C++ -----------------------------------------------------------------------------------
 

@@ -118,6 +118,13 @@ class RNSKernel(Kernel):
         reverse = rns.from_residues_crt if enc.reverse == "crt" else rns.from_residues_mrc
         return reverse(y_res, enc.moduli) << np.int64(plan.pre_shift)
 
+    def fast_accumulate(self, plan: DotPlan, cols: np.ndarray) -> np.ndarray:
+        """The exact product: the residue channels reconstruct it exactly because ``M > 2 max|dot|``
+        (``encode`` checks it; a plan that does not cover it takes the per-term path, which wraps as the C++ does)."""
+        if rns.dynamic_range(plan.encoding.moduli) > 2 * plan.exact_bounds[2]:
+            return super().fast_accumulate(plan, cols)
+        return self.accumulate(plan, np.asarray(cols, dtype=np.int64))
+
     def weight_arrays(self, plan: DotPlan) -> list[WeightArray]:
         enc: RNSEncoding = plan.encoding
         # the type also holds the activations' residues: size it by the moduli, not by the weights
