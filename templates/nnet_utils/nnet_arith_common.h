@@ -12,6 +12,19 @@
 #include "ap_int.h"
 #include "hls_stream.h"
 
+// ---- which code path: the C-simulation fast path or the hardware path -------------------------------
+// Every arith4ml branch between the two is keyed on ARITH4ML_HW_PATH.  Vitis HLS defines __SYNTHESIS__
+// when it synthesises, and then gets the hardware path: ap types everywhere, the weight ROMs read as they
+// are, ap_fixed conversions.  A C-simulation build defines ARITH4ML_SYNTHESIS_PATH instead
+// (templates/build_lib.sh with ARITH4ML_CSIM_PATH=synthesis; toolchain.simlib) to compile that same path
+// with g++ and the real ap types, so it is simulated and checked against the reference.  That build must
+// not define __SYNTHESIS__ itself: the open-source ap types refuse it (#error), hls4ml's generated code
+// then loads no weights from firmware/weights/*.txt but compiles every weight array in as an initialiser
+// (minutes and gigabytes of g++ on a CIFAR-sized model), and hls4ml's stream kernels take other branches.
+#if defined(__SYNTHESIS__) || defined(ARITH4ML_SYNTHESIS_PATH)
+#define ARITH4ML_HW_PATH
+#endif
+
 namespace nnet {
 namespace arith {
 
@@ -29,9 +42,9 @@ struct dot_config {
     static const unsigned reuse_factor = 1;
 };
 
-// Integer types of exact codes and sums.  Synthesis always gets ap_int<W>/ap_uint<W>; C-simulation
-// uses native 64-bit integers when W fits, which compute the same bits (every sum is exact by
-// construction) an order of magnitude faster.
+// Integer types of exact codes and sums.  The hardware path always gets ap_int<W>/ap_uint<W>; the
+// C-simulation fast path uses native 64-bit integers when W fits, which compute the same bits (every
+// sum is exact by construction) an order of magnitude faster.
 // 32-bit words where they suffice let g++ vectorise twice as wide.
 template <int W, int NATIVE = (W <= 31 ? 32 : W <= 62 ? 64 : 0)> struct exact_int {
     typedef ap_int<W> type;
@@ -39,7 +52,7 @@ template <int W, int NATIVE = (W <= 31 ? 32 : W <= 62 ? 64 : 0)> struct exact_in
 template <int W, int NATIVE = (W <= 32 ? 32 : W <= 64 ? 64 : 0)> struct exact_uint {
     typedef ap_uint<W> type;
 };
-#ifndef __SYNTHESIS__
+#ifndef ARITH4ML_HW_PATH
 template <int W> struct exact_int<W, 32> {
     typedef int type;
 };
@@ -77,8 +90,9 @@ template <int W> struct fixed_traits<ap_uint<W>> : fixed_traits_of<W, W, false, 
 // ap_fixed conversions dominate C-sim time once the sums are native, so C-sim reads and writes the
 // raw codes of ap types directly and rounds/saturates with 64-bit integer arithmetic that follows
 // ap_fixed's rules (toolchain/arith/fixed.py is the reference; tests/test_native_cast.py checks this
-// code against the ap_fixed cast itself for every rounding and overflow mode).  Synthesis never sees it.
-#ifndef __SYNTHESIS__
+// code against the ap_fixed cast itself for every rounding and overflow mode).  The hardware path never
+// sees it.
+#ifndef ARITH4ML_HW_PATH
 // True when T's codes fit a native integer with room for one rounding carry.
 template <class T> struct native_fixed {
     static const bool value = fixed_traits<T>::known && fixed_traits<T>::width <= 62 && fixed_traits<T>::sat_bits == 0 &&
@@ -142,11 +156,11 @@ template <class res_T, int FRAC> inline long long native_requantize(long long co
 template <class res_T> inline void set_code(res_T &res, long long code) { res.setBits((ap_ulong)code); }
 #endif
 
-// Weight arrays as the kernels read them.  Synthesis reads the ROM itself.  C-simulation reads a
-// native copy made once per array (hls4ml fills the arrays before the first inference and never
-// changes them), because converting ap_int elements on every read costs more than the arithmetic.
+// Weight arrays as the kernels read them.  The hardware path reads the ROM itself.  The C-simulation
+// fast path reads a native copy made once per array (hls4ml fills the arrays before the first inference
+// and never changes them), because converting ap_int elements on every read costs more than the arithmetic.
 // TAG tells apart two arrays of one layer.
-#ifdef __SYNTHESIS__
+#ifdef ARITH4ML_HW_PATH
 template <typename CONFIG_T, int TAG, unsigned N, class native_T = int, class T> const T *weight_rom(const T w[N]) {
     return w;
 }
@@ -162,8 +176,8 @@ template <typename CONFIG_T, int TAG, unsigned N, class native_T = int, class T>
 }
 #endif
 
-// The ap_fixed way of the two conversions below; synthesis always takes it.  Each conversion picks
-// its way at compile time (a struct per way), so C-simulation does not instantiate the unused one.
+// The ap_fixed way of the two conversions below; the hardware path always takes it.  Each conversion
+// picks its way at compile time (a struct per way), so C-simulation does not instantiate the unused one.
 struct ap_way {
     template <class raw_T, class data_T> static raw_T raw_code(const data_T &x) {
 #pragma HLS INLINE
@@ -187,7 +201,7 @@ struct ap_way {
     }
 };
 
-#ifndef __SYNTHESIS__
+#ifndef ARITH4ML_HW_PATH
 struct native_way {
     template <class raw_T, class data_T> static raw_T raw_code(const data_T &x) { return raw_T(native_code(x)); }
     template <int ACC_W, int ACC_FRAC, class accum_T, class res_T, bool RELU, class acc_T>
@@ -219,7 +233,7 @@ template <int ACC_W, int ACC_FRAC, class accum_T, class res_T> struct native_cas
 // Raw integer code of a fixed-point value (value = code * 2^-frac), sign- or zero-extended.
 template <class raw_T, class data_T> raw_T raw_code(const data_T &x) {
 #pragma HLS INLINE
-#ifdef __SYNTHESIS__
+#ifdef ARITH4ML_HW_PATH
     return ap_way::raw_code<raw_T>(x);
 #else
     return conversion_way<native_fixed<data_T>::value>::type::template raw_code<raw_T>(x);
@@ -230,7 +244,7 @@ template <class raw_T, class data_T> raw_T raw_code(const data_T &x) {
 // rounding and overflow, as res_T(accum_T(acc)) does; with RELU, negative accum_T values give 0.
 template <int ACC_W, int ACC_FRAC, class accum_T, class res_T, bool RELU, class acc_T> res_T cast_result(const acc_T &acc) {
 #pragma HLS INLINE
-#ifdef __SYNTHESIS__
+#ifdef ARITH4ML_HW_PATH
     return ap_way::cast_result<ACC_W, ACC_FRAC, accum_T, res_T, RELU>(acc);
 #else
     typedef typename conversion_way<native_cast_ok<ACC_W, ACC_FRAC, accum_T, res_T>::value>::type way;
