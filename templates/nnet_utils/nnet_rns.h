@@ -26,9 +26,14 @@ struct rns_config : dot_config {
     static const int post_shift = 0;     // acc grid shift applied after reverse conversion
 };
 
-// Integer types of one layer (native in C-simulation, ap types in synthesis; see exact_int).
+// Integer types of one layer (native on the C-sim fast path, ap types on the hardware path; see exact_int).
 template <typename CONFIG_T> struct rns_types {
+    // forward conversion reduces input codes modulo m <= 2^residue_width, which needs residue_width + 2 signed
+    // bits: more than the input codes have when a modulus exceeds their range
+    static const int mod_width =
+        CONFIG_T::raw_width > CONFIG_T::residue_width + 2 ? CONFIG_T::raw_width : CONFIG_T::residue_width + 2;
     typedef typename exact_int<CONFIG_T::raw_width>::type raw_int;             // input codes
+    typedef typename exact_int<mod_width>::type mod_int;                       // input codes and moduli
     typedef typename exact_int<CONFIG_T::acc_width + 1>::type acc_int;         // signed accumulator
     typedef typename exact_uint<CONFIG_T::residue_width>::type residue_int;    // one residue, [0, m)
     typedef typename exact_uint<CONFIG_T::channel_width>::type sum_t;          // un-reduced channel sum
@@ -40,9 +45,9 @@ template <typename CONFIG_T> struct rns_types {
 template <typename CONFIG_T>
 typename rns_types<CONFIG_T>::residue_int to_residue(const typename rns_types<CONFIG_T>::raw_int &x, unsigned j) {
 #pragma HLS INLINE
-    typedef typename rns_types<CONFIG_T>::raw_int raw_int;
-    const raw_int m = raw_int(CONFIG_T::moduli[j]);
-    raw_int r = x % m;
+    typedef typename rns_types<CONFIG_T>::mod_int mod_int;
+    const mod_int m = mod_int(CONFIG_T::moduli[j]);
+    mod_int r = mod_int(x) % m;
     if (r < 0) r += m;
     return typename rns_types<CONFIG_T>::residue_int(r);
 }
