@@ -136,3 +136,15 @@ def test_rns_refuses_a_dynamic_range_beyond_2_62():
     with pytest.raises(UnsupportedError, match=r"^layer fc: moduli .* above the 2\*\*62") as exc:
         build_plan(_core("pot"), kernels.get("rns"), {"moduli": (2**22 - 1, 2**22, 2**22 + 1)})
     assert exc.value.key == "Moduli"
+
+
+
+@pytest.mark.parametrize("name, weights, options", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_fast_accumulate_equals_the_per_term_accumulation(name, weights, options):
+    """What the reference runs by default (the exact product, float or int64) is each kernel's own sum."""
+    plan = build_plan(_core(weights, seed=len(name) * len(weights)), kernels.get(name), options)
+    extremes = np.repeat([[X_TYPE.min_code], [X_TYPE.max_code]], plan.n_in, axis=1)
+    cols = np.concatenate([extremes, RNG.integers(X_TYPE.min_code, X_TYPE.max_code + 1, (200, plan.n_in))])
+    slow = plan.kernel.accumulate(plan, cols)
+    for dtype in (np.int64, np.float64, np.float32):
+        assert np.array_equal(plan.kernel.fast_accumulate(plan, cols.astype(dtype)).astype(np.int64), slow), dtype

@@ -210,7 +210,7 @@ def _dot_fn(plan: DotPlan, xt: FixedType, out_type: FixedType, per_term: bool) -
     if per_term:
         return lambda ins: dot_layer(plan, ins[0], xt, out_type, per_term=True)
     bound, _ = fastfixed.dot_bound(plan.w_codes, xt.min_code, xt.max_code)
-    single = bound <= fastfixed.EXACT32 and fastfixed.type_fits_float(xt)  # float32 BLAS is exact: use it
+    single = max(bound, _max_abs(xt)) <= fastfixed.EXACT32  # float32 codes and BLAS are exact: use them
     return lambda ins: _dot_codes(plan, ins[0].astype(np.float32) if single else ins[0], out_type)
 
 

@@ -145,9 +145,10 @@ class Kernel:
 
         Every kernel whose terms are the exact products ``x * w`` (shift-add, table decode, multiply,
         residues covering the accumulator) sums to this value; a kernel whose terms are not exact
-        (approximate multipliers) must override it.  ``cols`` holds codes of ``plan.x_type`` (int64 or
-        float64); returns float64 (float64 BLAS: every partial sum <= 2**53, possibly shifted above it),
-        int64, or Python ints (object) when even int64 could overflow (``fastfixed.exact_matmul``).
+        (approximate multipliers) must override it.  ``cols`` holds codes of ``plan.x_type`` (int64, float64,
+        or float32 where they fit 24 bits); returns a new array (the caller adds the bias in place): float32
+        or float64 from BLAS while every partial sum fits the mantissa (possibly shifted above it), int64,
+        or Python ints (object) when even int64 could overflow (``fastfixed.exact_matmul``).
         """
         bounds = fastfixed.dot_bound(plan.w_codes, plan.x_type.min_code, plan.x_type.max_code)
         return fastfixed.exact_matmul(cols, plan.w_codes, plan.pre_shift, bounds)

@@ -1,0 +1,96 @@
+"""Reference benchmark: ``toolchain.reference.predict`` (per-term and fast paths) against C-simulation.
+
+    .venv/bin/python bench/bench_reference.py [--n 10000] [--repeat 3] [--models mlp,resnet8]
+
+The models of bench/bench_backends.py (the 16-64-32-32-5 PoT MLP and the ResNet-8-style CNN), converted
+and compiled with the Bitshift and RNS backends (tests/zoo.py's ``convert``), on ``--n`` raw float inputs
+(normal, sigma 2).  For every model and backend, samples per second of:
+
+  * the per-term reference, ``reference.predict(hm, X, per_term=True)`` (every kernel's ``accumulate``,
+    term by term, int64), one run;
+  * the fast reference, ``reference.predict(hm, X)``, best of ``--repeat`` runs;
+  * C-simulation, ``hm.predict(X)`` (the C++ fast path, the batch over the bridge's threads), best of
+    ``--repeat`` runs after a warm-up call;
+
+the ratio fast reference / C-sim, and whether the three outputs are equal bit for bit (exit 1 if not).
+Timings are wall clock on whatever machine runs it (``os.cpu_count()`` is printed).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+warnings.filterwarnings("ignore")
+# run as a script from the repository root: sys.path[0] is bench/, so put the root on the path for the model
+# zoo the tests share (tests/zoo.py)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np  # noqa: E402
+from bench_backends import MODELS  # noqa: E402  (the same models, from the same builders: sys.path[0] is bench/)
+
+from tests import zoo  # noqa: E402
+
+BACKENDS = ("Bitshift", "RNS")
+
+
+def rate(fn: Callable[[], np.ndarray], n: int, repeat: int) -> tuple[float, np.ndarray]:
+    """Best samples/s of ``repeat`` calls of ``fn`` (over ``n`` samples) and its last output as float64."""
+    best, y = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        y = fn()
+        best = min(best, time.perf_counter() - t0)
+    return n / best, np.asarray(y, dtype=np.float64).reshape(n, -1)
+
+
+def measure(model, backend: str, X: np.ndarray, repeat: int, out_dir: str) -> dict:
+    """One row: the three rates, the ratio and bit-for-bit equality of the three outputs."""
+    from toolchain import reference
+
+    hm = zoo.convert(model, backend, os.path.join(out_dir, backend))
+    n = len(X)
+    hm.predict(X[:50])  # warm: the first call loads the weights
+    csim, y_csim = rate(lambda: hm.predict(X), n, repeat)
+    fast, y_fast = rate(lambda: reference.predict(hm, X), n, repeat)
+    slow, y_slow = rate(lambda: reference.predict(hm, X, per_term=True), n, 1)
+    equal = np.array_equal(y_csim, y_fast) and np.array_equal(y_fast, y_slow)
+    return {"backend": backend, "slow": slow, "fast": fast, "csim": csim, "equal": bool(equal)}
+
+
+def table(rows: list[tuple[str, dict]]) -> str:
+    head = (f"{'model':8s} {'backend':8s} {'per-term ref/s':>14s} {'fast ref/s':>12s} {'C-sim/s':>12s} "
+            f"{'fast/C-sim':>10s} {'fast/per-term':>13s}  equal")
+    lines = [head, "-" * len(head)]
+    for name, r in rows:
+        lines.append(f"{name:8s} {r['backend']:8s} {r['slow']:14,.0f} {r['fast']:12,.0f} {r['csim']:12,.0f} "
+                     f"{r['fast'] / r['csim']:9.2f}x {r['fast'] / r['slow']:12.0f}x  {'yes' if r['equal'] else 'NO'}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=10000, help="raw float inputs per model (default 10000)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs of C-sim and the fast reference (best)")
+    ap.add_argument("--models", default="mlp,resnet8", help="comma-separated: " + ",".join(MODELS))
+    args = ap.parse_args(argv)
+
+    print(f"arith4ml reference benchmark: {os.cpu_count()} cores, {args.n} raw inputs per model", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for name in args.models.split(","):
+            model = MODELS[name]()
+            X = zoo.raw_inputs(5, model.input_shape[1:], args.n, scale=2, jitter=0, outliers=False)
+            for backend in BACKENDS:
+                rows.append((name, measure(model, backend, X, args.repeat, os.path.join(d, name))))
+    print(table(rows), flush=True)
+    return 0 if all(r["equal"] for _, r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
