@@ -279,6 +279,8 @@ NARROW, WIDE = FixedType(8, 3, True, "AP_RND_CONV", "AP_SAT"), FixedType(52, 30,
 LAYERS = {
     # (node, input types, output types): float64 and int64 routes, rounding and saturation
     "relu": (_Node("Activation", {"activation": "relu"}), [WIDE], [FixedType(6, 2, False, "AP_RND_CONV", "AP_SAT")]),
+    "relu-wrap": (_Node("Activation", {"activation": "relu"}), [NARROW],
+                  [FixedType(6, 2, False, "AP_RND"), FixedType(7, 2, True, "AP_RND_CONV", "AP_SAT")]),
     "linear": (_Node("Activation", {"activation": "linear"}), [NARROW], [FixedType(5, 1, True, "AP_RND_ZERO")]),
     "reshape": (_Node("Reshape", {}), [NARROW], [NARROW]),
     "add": (_Node("Merge", {"op": "add"}), [NARROW, FixedType(10, 2, False)], [FixedType(9, 5, True, "AP_RND_INF")]),

@@ -81,6 +81,9 @@ def overflow_inplace(r: np.ndarray, t: FixedType) -> np.ndarray:
     lo, hi = float(t.min_code), float(t.max_code)
     if t.overflow == "AP_SAT_SYM" and t.signed:
         lo = -hi  # the code -2**(width-1) never comes out
+    if t.overflow in ("AP_SAT", "AP_SAT_SYM"):  # clipping costs what checking would
+        np.minimum(r, hi, out=r)
+        return np.maximum(r, lo, out=r)
     if r.size == 0 or (r.min() >= lo and r.max() <= hi):  # nothing to do: two reads instead of writes
         return r
     if t.overflow == "AP_WRAP":
@@ -89,11 +92,8 @@ def overflow_inplace(r: np.ndarray, t: FixedType) -> np.ndarray:
         if t.signed:
             r -= (r > hi) * span
         return r
-    if t.overflow == "AP_SAT_ZERO":
-        r[(r < lo) | (r > hi)] = 0.0
-        return r
-    np.minimum(r, hi, out=r)
-    return np.maximum(r, lo, out=r)
+    r[(r < lo) | (r > hi)] = 0.0  # AP_SAT_ZERO
+    return r
 
 
 def quantize(x: np.ndarray, t: FixedType) -> np.ndarray:
