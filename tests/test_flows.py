@@ -46,6 +46,7 @@ def test_resolved_pass_order(backend):
     vivado = dict(resolved("vivado:ip"))
     convert = _replace(get_flow("convert").optimizers, "fuse_batch_normalization",
                        [f"{ours}:arith_fuse_batch_normalization"])
+    convert = _replace(convert, "merge_linear_activation", [f"{ours}:arith_merge_linear_activation"])
     optimize = [p for p in vivado["vivado:optimize"] if p != "infer_precision_types"]
     optimize = _replace(optimize, "vivado:skip_softmax", [f"{ours}:arith_final_softmax", "vivado:skip_softmax"])
     optimize += [f"{ours}:arith_exact_types", "infer_precision_types"]

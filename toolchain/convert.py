@@ -28,6 +28,10 @@ def add_parser(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing arith4ml project directory")
     p.add_argument("--allow-lambda", action="store_true",
                    help="convert models with Lambda layers (loading them runs their Python code)")
+    p.add_argument("--allow-inexact", action="store_true",
+                   help="accept hls4ml's approximation of quantizers that no fixed point type reproduces (alpha "
+                        "scales, stochastic rounding, ...); a warning names each, and csim says Keras exactness is "
+                        "not promised (hls.yml: Model: AllowInexact: true)")
     p.set_defaults(func=run)
 
 
@@ -57,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.model).exists():
         raise DataError(f"model file '{args.model}' does not exist")
     user_config = project.read_user_config(args.config, args.backend)
+    if args.allow_inexact:
+        user_config.data["Model"] = {**(user_config.data.get("Model") or {}), "AllowInexact": True}
     training = project.training_metadata(args.model)
     if training is not None:
         _use_training(training, user_config, args.backend)

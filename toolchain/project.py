@@ -32,6 +32,7 @@ HLS4ML_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "BramFactor", "Trac
 HLS4ML_LAYER_KEYS = ("Precision", "ReuseFactor", "Strategy", "Trace", "TargetCycles", "ConvImplementation",
                      "Compression", "ParallelizationFactor", "TableSize")
 LEGACY_LAYER_KEYS = ("Softmax",)
+EXACTNESS_KEYS = ("AllowInexact",)  # accept hls4ml's approximation of a quantizer QKeras computes otherwise
 SOFTMAX_KEYS = ("Softmax", "Skip")  # keys that only a softmax layer takes
 STRATEGIES = ("latency", "resource")
 # Model keys config_from_keras_model also writes into every layer (as defaults): a user's Model value
@@ -78,7 +79,7 @@ def _layer_keys(backend: str) -> set[str]:
     """Per-layer config keys hls4ml honours for ``backend`` (its configurable attributes) and ours."""
     import hls4ml
 
-    keys = set(HLS4ML_LAYER_KEYS) | set(LEGACY_LAYER_KEYS) | set(_arith_options(backend))
+    keys = set(HLS4ML_LAYER_KEYS) | set(LEGACY_LAYER_KEYS) | set(EXACTNESS_KEYS) | set(_arith_options(backend))
     for attrs in hls4ml.backends.get_backend(backend).attribute_map.values():
         keys.update(a.config_name for a in attrs if getattr(a, "configurable", False))
     return keys
@@ -131,6 +132,10 @@ def _positive_problem(key: str, value) -> str | None:
     return None if ok else f"{key} must be a positive integer; got {value!r}"
 
 
+def _bool_problem(value) -> str | None:
+    return None if isinstance(value, bool) else f"must be true or false; got {value!r}"
+
+
 def _strategy_problem(value) -> str | None:
     """hls4ml's Latency or Resource; other strategies (Unrolled, distributed_arithmetic) replace the kernels."""
     ok = isinstance(value, str) and value.strip().lower() in STRATEGIES
@@ -138,7 +143,7 @@ def _strategy_problem(value) -> str | None:
 
 
 # checks of one hls4ml value: key -> the problem with a value (a phrase), or None
-_VALUE_CHECKS = {"Strategy": _strategy_problem,
+_VALUE_CHECKS = {"Strategy": _strategy_problem, "AllowInexact": _bool_problem,
                  **{key: partial(_positive_problem, key)
                     for key in ("ReuseFactor", "TableSize", "BramFactor", "ParallelizationFactor")}}
 
@@ -176,8 +181,8 @@ def validate_user_config(cfg: dict | YamlFile | None, backend: str = "Bitshift")
     checks = _value_checks(backend)
     for key, value in cfg.data.items():
         if key == "Model":
-            _check_entry(cfg, value, ("Model",), set(HLS4ML_MODEL_KEYS) | set(_arith_options(backend)), "Model",
-                         checks)
+            _check_entry(cfg, value, ("Model",), set(HLS4ML_MODEL_KEYS) | set(EXACTNESS_KEYS) |
+                         set(_arith_options(backend)), "Model", checks)
         elif key == "LayerName":
             if value is None:
                 continue

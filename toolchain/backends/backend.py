@@ -31,14 +31,16 @@ from toolchain.simlib import run_build
 
 COMMON_HEADER = "nnet_utils/nnet_arith_common.h"  # the frame, casts and C-sim fast path every kernel uses
 
-# hls4ml 1.3's model-level 'convert' flow, with 'fuse_batch_normalization' replaced by ours ({ours}: this backend)
+# hls4ml 1.3's model-level 'convert' flow, with 'fuse_batch_normalization' and 'merge_linear_activation' replaced
+# by ours ({ours}: this backend)
 CONVERT_PASSES = (
     "channels_last_converter", "separable_to_depthwise_and_conv", "remove_transpose_before_flatten",
     "remove_nop_transpose", "remove_single_channel_transpose", "fuse_bias_add", "expand_time_distributed",
     "expand_layer_group", "output_rounding_saturation_mode", "qkeras_factorize_alpha", "extract_ternary_threshold",
     "fuse_consecutive_batch_normalization", "{ours}:arith_fuse_batch_normalization",
     "replace_multidimensional_dense_with_conv", "enforce_proxy_model_embedded_config", "bit_exact",
-    "fuse_fixed_point_quantizer", "fix_input_precision", "eliminate_linear_activation", "merge_linear_activation",
+    "fuse_fixed_point_quantizer", "fix_input_precision", "eliminate_linear_activation",
+    "{ours}:arith_merge_linear_activation",
     "infer_precision_types",
 )
 GRAPH_OPTIMIZE_PASSES = ("remove_nop_batch_normalization",)  # hls4ml's model-level 'optimize' flow

@@ -11,9 +11,10 @@ is exact (up to RESULT_WIDTH_CAP bits):
   together would pass MAX_PRODUCT_WIDTH bits (a 40-bit input leaves 22 bits for s), or s needs more
   than MAX_EXACT_FRAC fractional bits, is s rounded (with a warning naming the layer when fewer
   than QUIET_SCALE_BITS significant bits remain);
-* b is exact unless it has fractional bits below the product's grid (x.frac + s.frac): then it is
-  rounded to that grid, which adds no fractional bits to the result (an error below half an LSB of
-  the product, far below anything Keras' float32 resolves);
+* b is exact (a quantized bias, e.g. of the ApplyAlpha that carries a QKeras alpha scale and the
+  layer's quantized bias, has few fractional bits, and Keras adds it exactly: rounding it to the
+  product's grid made such layers differ from Keras); only a bias needing more than MAX_EXACT_FRAC
+  fractional bits is rounded, to the product's grid (x.frac + s.frac);
 * a Precision the user forces for 'scale' or 'bias' in the layer's config is used as it is.
 
 The reference reads the same codes back from the weight variables and their types.  Whether a
@@ -84,12 +85,10 @@ def _bn_codes(node, data: np.ndarray, what: str, max_width: int | None = None,
         forced = fixed_or_none(attr.precision if attr is not None else None)
         if forced is not None:
             return fixed.quantize(data, forced), forced.frac
-    if max_frac is not None:  # the bias: exact, or rounded to the product's grid
+    if max_frac is not None:  # the bias: exact, or (beyond MAX_EXACT_FRAC) rounded to the product's grid
         try:
             codes, frac = exact_codes(data, None)
         except ArithValueError:
-            codes, frac = None, max_frac + 1
-        if frac > max_frac:
             t = FixedType(fixed.MAX_WIDTH, fixed.MAX_WIDTH - max_frac, True, "AP_RND_CONV", "AP_SAT")
             codes, frac = fixed.quantize(data, t), max_frac
     else:

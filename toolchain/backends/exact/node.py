@@ -44,3 +44,12 @@ def fixed_or_none(precision) -> FixedType | None:
         return None if is_unspecified(precision) else to_fixed(precision)
     except UnsupportedError:
         return None
+
+
+def allow_inexact(node) -> bool:
+    """Whether the user accepts hls4ml's approximation where QKeras cannot be matched exactly (``AllowInexact``
+    in the layer's config or in ``Model``)."""
+    cfg = node.model.config.get_layer_config(node) or {}
+    value = cfg.get("AllowInexact", (node.model.config.config.get("HLSConfig", {}).get("Model") or {}).get(
+        "AllowInexact", False))
+    return value is True or str(value).strip().lower() in ("true", "yes", "1")

@@ -6,13 +6,24 @@ from hls4ml.backends.fpga.passes.repack_stream import Repack
 from hls4ml.model.layers import Input, Reshape, Transpose, ZeroPadding1D, ZeroPadding2D
 
 from toolchain.backends.exact.dispatch import exact_type
-from toolchain.backends.exact.node import input_type, set_if_unspecified
+from toolchain.backends.exact.node import input_type, set_if_unspecified, user_forced
+from toolchain.backends.exact.qkeras_types import exact_type as quantizer_type
 from toolchain.backends.hls_types import from_fixed
 
 
 @exact_type.register
 def _(node: Input) -> None:
-    """The input keeps its configured type: it is the grid raw inputs are quantized to."""
+    """The input takes the type of a QKeras quantizer that is its only consumer (so raw inputs are rounded
+    once, as Keras rounds them), unless the user set the Input's precision; else it keeps its configured type
+    (hls4ml's Model default) and csim says that outputs can differ from Keras by that rounding."""
+    consumers = [n for n in node.model.get_layers() if any(i in node.outputs for i in n.inputs)]
+    if len(consumers) != 1 or user_forced(node, "result"):
+        return
+    quantizer = consumers[0].get_attr("activation_quantizer")
+    t, _ = quantizer_type(quantizer) if quantizer is not None else (None, None)
+    if t is not None:
+        node.get_output_variable().type.precision = from_fixed(t)
+        node.set_attr("arith_input_quantizer", consumers[0].name)
 
 
 @exact_type.register(Reshape)
