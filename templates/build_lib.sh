@@ -27,6 +27,16 @@ if echo "" | ${CC} -Werror -fsyntax-only -fno-gnu-unique -xc++ - -o /dev/null &>
   CFLAGS+=" -fno-gnu-unique"
 fi
 
+# Which branches of arith4ml's headers the library simulates: ARITH4ML_CSIM_PATH=fast (default) takes the
+# C-simulation fast path (native integers); synthesis defines ARITH4ML_SYNTHESIS_PATH and so compiles the
+# branches Vitis HLS synthesises (ap types, weight ROMs, ap_fixed casts; see nnet_arith_common.h).
+CSIM_PATH=${ARITH4ML_CSIM_PATH:-fast}
+case "${CSIM_PATH}" in
+  fast) ;;
+  synthesis) CFLAGS+=" -DARITH4ML_SYNTHESIS_PATH" ;;
+  *) echo "ARITH4ML_CSIM_PATH is '${CSIM_PATH}'; expected fast or synthesis" >&2; exit 2 ;;
+esac
+
 LDFLAGS=
 INCFLAGS="-Ifirmware/ap_types/"
 PROJECT={{project}}
@@ -41,6 +51,8 @@ WEIGHTS_DIR="\"${BASEDIR}/firmware/weights\""
 BUILD_DIR="$(mktemp -d "${BASEDIR}/.build.XXXXXX")"
 trap 'rm -rf "${BUILD_DIR}"' EXIT
 trap 'exit 130' INT TERM
+
+echo "C-sim path ${CSIM_PATH}: ${CC} ${CFLAGS} ${INCFLAGS}"
 
 ${CC} ${CFLAGS} ${INCFLAGS} -D WEIGHTS_DIR="${WEIGHTS_DIR}" -c firmware/${PROJECT}.cpp -o "${BUILD_DIR}/${PROJECT}.o" &
 TOP_PID=$!
