@@ -32,7 +32,6 @@ from toolchain.arith.fixed import FixedType
 from toolchain.errors import DataError, UnsupportedError
 from toolchain.kernels.plan import DotPlan, Geometry
 
-Tensor = tuple[np.ndarray, FixedType]  # int64 codes (batch, n_values), their type
 Codes = np.ndarray  # fast path: float64 codes where the type fits float64 (fastfixed.type_fits_float), else int64
 LayerFn = Callable[[list[np.ndarray]], np.ndarray]  # input codes of one layer -> its output codes
 
