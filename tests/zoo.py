@@ -71,14 +71,24 @@ def randomize(model, rng, scale: float = 0.5, bias_scale: float = 0.5, prune: fl
 # ---- builders ---------------------------------------------------------------------------------------
 
 
+def input_quantizer(x):
+    """``QActivation(quantized_bits(8, 3, alpha=1))`` named ``q_in``: fixes the input grid as a quantized model's
+    first layer does (then C-sim can equal Keras bit for bit)."""
+    from qkeras import QActivation, quantized_bits
+
+    return QActivation(quantized_bits(8, 3, alpha=1), name="q_in")(x)
+
+
 def mlp(seed: int, quantizer: str = "po2", widths=None, prune: float = 0.3, scale: float = 0.6,
-        bias_scale: float = 0.5, batchnorm: bool = False, dropout: float = 0.0, softmax: bool = False):
+        bias_scale: float = 0.5, batchnorm: bool = False, dropout: float = 0.0, softmax: bool = False,
+        quantized_input: bool = False):
     """MLP: per hidden width Dense ``d{i}`` [BatchNorm ``bn{i}``] quantized_relu(6, 2) ``a{i}`` [Dropout
     ``drop{i}``], then Dense ``out`` (with ``softmax``: Dense ``logits`` and Activation ``softmax``).
 
     ``widths`` = (inputs, hidden..., outputs), or None: drawn from the seed (5-19 inputs, one or two hidden
     layers of 4-23, 2-5 outputs). ``batchnorm``: QBatchNormalization after the second hidden layer, Keras
-    BatchNormalization after the others. Weights: ``randomize`` with the seed's generator.
+    BatchNormalization after the others. ``quantized_input``: ``input_quantizer`` first. Weights: ``randomize``
+    with the seed's generator.
     """
     import tensorflow as tf
     from qkeras import QActivation, QBatchNormalization, QDense, quantized_relu
@@ -89,7 +99,7 @@ def mlp(seed: int, quantizer: str = "po2", widths=None, prune: float = 0.3, scal
         hidden = [int(rng.integers(4, 24)) for _ in range(int(rng.integers(1, 3)))]
         widths = (n_in, *hidden, int(rng.integers(2, 6)))
     inp = tf.keras.Input((widths[0],), name="x_in")  # hls4ml reserves the layer name 'input'
-    x = inp
+    x = input_quantizer(inp) if quantized_input else inp
     for i, units in enumerate(widths[1:-1]):
         x = QDense(units, kernel_quantizer=weight_quantizer(quantizer), bias_quantizer=_bias_quantizer(),
                    name=f"d{i}")(x)
@@ -127,16 +137,17 @@ def cnn(seed: int, quantizer: str = "po2", padding: str = "valid"):
 
 
 def resnet(seed: int, filters=(4, 8), n_classes: int = 5, qbatchnorm: bool = False, float_last_relu: bool = False,
-           dropout: float = 0.0, softmax: bool = False):
+           dropout: float = 0.0, softmax: bool = False, quantized_input: bool = False):
     """ResNet-style PoT CNN on 8x8x1 inputs: stem conv ``conv0`` + BatchNorm ``bn0`` + quantized_relu(8, 3)
     ``relu0``; per entry of ``filters`` a residual stack of two 3x3 convs ``s{i}_conv{1,2}`` with BatchNorm
     ``s{i}_bn{1,2}`` whose skip is the identity (same width) or a 1x1 conv ``s{i}_skip``, Add ``s{i}_add``,
     quantized relu ``s{i}_relu``, 2x2 max pooling ``s{i}_pool``; Flatten ``flatten`` [Dropout ``dropout``],
     Dense ``logits`` [Activation ``softmax``].
 
-    ``qbatchnorm``: the stem's and every odd stack's second BatchNorm are QBatchNormalization (QKeras' default
-    po2 quantizers), so both kinds occur. ``float_last_relu``: the last stack's relu is a plain Keras relu, so
-    the logits layer gets a wide exact input. Weights: ``randomize(scale=0.5, bias_scale=0.3, prune=0.2)``.
+    ``quantized_input``: ``input_quantizer`` first.  ``qbatchnorm``: the stem's and every odd stack's second
+    BatchNorm are QBatchNormalization (QKeras' default po2 quantizers), so both kinds occur.
+    ``float_last_relu``: the last stack's relu is a plain Keras relu, so the logits layer gets a wide exact
+    input. Weights: ``randomize(scale=0.5, bias_scale=0.3, prune=0.2)``.
     """
     import tensorflow as tf
     from qkeras import QActivation, QBatchNormalization, QConv2D, QDense, quantized_relu
@@ -148,7 +159,7 @@ def resnet(seed: int, filters=(4, 8), n_classes: int = 5, qbatchnorm: bool = Fal
         return (QBatchNormalization if quantized else tf.keras.layers.BatchNormalization)(name=name)
 
     inp = tf.keras.Input((8, 8, 1), name="x_in")
-    h = conv(inp, filters[0], 3, "conv0")
+    h = conv(input_quantizer(inp) if quantized_input else inp, filters[0], 3, "conv0")
     h = batchnorm(qbatchnorm, "bn0")(h)
     h = QActivation(quantized_relu(8, 3), name="relu0")(h)
     prev = filters[0]
@@ -241,13 +252,14 @@ def raw_inputs(seed: int, shape, n: int = 200, scale: float = 3.0, jitter: float
 
 
 def convert(model, backend: str, out_dir, io_type: str = "io_parallel", layer_config: dict | None = None,
-            model_config: dict | None = None, compile: bool = True, part: str | None = PART):
+            model_config: dict | None = None, compile: bool = True, part: str | None = PART,
+            bit_exact: bool | None = None):
     """``model`` converted by hls4ml's public API into an hls4ml project in ``out_dir`` (and compiled with g++
     for C-simulation unless ``compile=False``).
 
     The configuration is hls4ml's per-layer one for ``backend``; ``model_config`` updates its ``Model`` entry,
     ``layer_config`` maps layer names (``"*"``: every layer) to settings that update their ``LayerName`` entry.
-    ``part=None`` leaves the backend's default part.
+    ``part=None`` leaves the backend's default part; ``bit_exact`` is hls4ml's own option (its BitExact pass).
     """
     import hls4ml
 
@@ -257,7 +269,7 @@ def convert(model, backend: str, out_dir, io_type: str = "io_parallel", layer_co
         for layer_cfg in cfg["LayerName"].values() if name == "*" else [cfg["LayerName"][name]]:
             layer_cfg.update(extra)
     hm = hls4ml.converters.convert_from_keras_model(model, backend=backend, hls_config=cfg, output_dir=str(out_dir),
-                                                    part=part, io_type=io_type)
+                                                    part=part, io_type=io_type, bit_exact=bit_exact)
     if compile:
         hm.compile()
     return hm
