@@ -1,6 +1,6 @@
 """Reference benchmark: ``toolchain.reference.predict`` (per-term and fast paths) against C-simulation.
 
-    .venv/bin/python bench/bench_reference.py [--n 10000] [--repeat 3] [--models mlp,resnet8]
+    .venv/bin/python bench/bench_reference.py [--n 10000] [--repeat 5] [--models mlp,resnet8]
 
 The models of bench/bench_backends.py (the 16-64-32-32-5 PoT MLP and the ResNet-8-style CNN), converted
 and compiled with the Bitshift and RNS backends (tests/zoo.py's ``convert``), on ``--n`` raw float inputs
@@ -10,7 +10,7 @@ and compiled with the Bitshift and RNS backends (tests/zoo.py's ``convert``), on
     term by term, int64), one run;
   * the fast reference, ``reference.predict(hm, X)``, best of ``--repeat`` runs;
   * C-simulation, ``hm.predict(X)`` (the C++ fast path, the batch over the bridge's threads), best of
-    ``--repeat`` runs after a warm-up call;
+    ``--repeat`` runs after a warm-up call, alternating with the fast reference's;
 
 the ratio fast reference / C-sim, and whether the three outputs are equal bit for bit (exit 1 if not).
 Timings are wall clock on whatever machine runs it (``os.cpu_count()`` is printed).
@@ -39,14 +39,18 @@ from tests import zoo  # noqa: E402
 BACKENDS = ("Bitshift", "RNS")
 
 
-def rate(fn: Callable[[], np.ndarray], n: int, repeat: int) -> tuple[float, np.ndarray]:
-    """Best samples/s of ``repeat`` calls of ``fn`` (over ``n`` samples) and its last output as float64."""
-    best, y = float("inf"), None
+def best_rates(fns: dict[str, Callable[[], np.ndarray]], n: int, repeat: int) -> dict[str, tuple[float, np.ndarray]]:
+    """Best samples/s of each function over ``repeat`` rounds (the functions alternate within a round, so a
+    busy moment of the machine slows all of them), with its output as float64 (n, n_out)."""
+    best = {name: float("inf") for name in fns}
+    out: dict[str, np.ndarray] = {}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        y = fn()
-        best = min(best, time.perf_counter() - t0)
-    return n / best, np.asarray(y, dtype=np.float64).reshape(n, -1)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            y = fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+            out[name] = np.asarray(y, dtype=np.float64).reshape(n, -1)
+    return {name: (n / best[name], out[name]) for name in fns}
 
 
 def measure(model, backend: str, X: np.ndarray, repeat: int, out_dir: str) -> dict:
@@ -56,11 +60,11 @@ def measure(model, backend: str, X: np.ndarray, repeat: int, out_dir: str) -> di
     hm = zoo.convert(model, backend, os.path.join(out_dir, backend))
     n = len(X)
     hm.predict(X[:50])  # warm: the first call loads the weights
-    csim, y_csim = rate(lambda: hm.predict(X), n, repeat)
-    fast, y_fast = rate(lambda: reference.predict(hm, X), n, repeat)
-    slow, y_slow = rate(lambda: reference.predict(hm, X, per_term=True), n, 1)
-    equal = np.array_equal(y_csim, y_fast) and np.array_equal(y_fast, y_slow)
-    return {"backend": backend, "slow": slow, "fast": fast, "csim": csim, "equal": bool(equal)}
+    rates = best_rates({"csim": lambda: hm.predict(X), "fast": lambda: reference.predict(hm, X)}, n, repeat)
+    rates |= best_rates({"slow": lambda: reference.predict(hm, X, per_term=True)}, n, 1)
+    y = [rates[k][1] for k in ("csim", "fast", "slow")]
+    return {"backend": backend, **{k: r for k, (r, _) in rates.items()},
+            "equal": bool(np.array_equal(y[0], y[1]) and np.array_equal(y[1], y[2]))}
 
 
 def table(rows: list[tuple[str, dict]]) -> str:
@@ -76,7 +80,7 @@ def table(rows: list[tuple[str, dict]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=10000, help="raw float inputs per model (default 10000)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs of C-sim and the fast reference (best)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs of C-sim and the fast reference (best)")
     ap.add_argument("--models", default="mlp,resnet8", help="comma-separated: " + ",".join(MODELS))
     args = ap.parse_args(argv)
 
