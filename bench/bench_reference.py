@@ -68,11 +68,11 @@ def measure(model, backend: str, X: np.ndarray, repeat: int, out_dir: str) -> di
 
 
 def table(rows: list[tuple[str, dict]]) -> str:
-    head = (f"{'model':8s} {'backend':8s} {'per-term ref/s':>14s} {'fast ref/s':>12s} {'C-sim/s':>12s} "
+    head = (f"{'model':9s} {'backend':8s} {'per-term ref/s':>14s} {'fast ref/s':>12s} {'C-sim/s':>12s} "
             f"{'fast/C-sim':>10s} {'fast/per-term':>13s}  equal")
     lines = [head, "-" * len(head)]
     for name, r in rows:
-        lines.append(f"{name:8s} {r['backend']:8s} {r['slow']:14,.0f} {r['fast']:12,.0f} {r['csim']:12,.0f} "
+        lines.append(f"{name:9s} {r['backend']:8s} {r['slow']:14,.0f} {r['fast']:12,.0f} {r['csim']:12,.0f} "
                      f"{r['fast'] / r['csim']:9.2f}x {r['fast'] / r['slow']:12.0f}x  {'yes' if r['equal'] else 'NO'}")
     return "\n".join(lines)
 
