@@ -68,27 +68,30 @@ def test_quantize_equals_the_definition(rounding, overflow):
                             [0.0, -0.0, 1e18, -1e18, 2.0 ** 70 + 2.0 ** 20, t.lsb / 3]])
         expected = fixed.quantize(x, t)
         got = fastfixed.quantize(x, t)
-        # (-1/2, 0) LSB: the definition's remainder can round onto the tie (next test); nearest modes give 0
-        near = (np.ldexp(x, t.frac) > -0.5) & (np.ldexp(x, t.frac) < 0) & rounding.startswith("AP_RND")
-        assert np.array_equal(got[~near], expected[~near]), (t, x[~near][got[~near] != expected[~near]][:3])
-        assert np.all(got[near] == 0)
+        assert np.array_equal(got, expected), (t, x[got != expected][:3])
 
 
 def test_quantize_rounds_a_near_tie_as_cpp_does():
     """(-1/2 + 2**-54) LSB rounds to 0 in every round-to-nearest mode (g++ with ap_fixed<8,4,AP_RND_INF/
-    AP_RND_MIN_INF,AP_SAT> says 0).  ``fixed.quantize`` reads the remainder v - floor(v) = 1/2 + 2**-54,
-    which float64 rounds to the tie 1/2, and answers -1 for those two modes; the fast path is exact."""
+    AP_RND_MIN_INF,AP_SAT> says 0).  The remainder v - floor(v) = 1/2 + 2**-54 is not exact in float64 (it
+    rounds onto the tie 1/2): both paths compare v with floor(v) + 1/2 instead."""
     x = np.array([np.ldexp(-0.5 + 2.0 ** -54, -4)])
     for rounding in ("AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV"):
-        assert fastfixed.quantize(x, FixedType(8, 4, True, rounding, "AP_SAT"))[0] == 0
+        t = FixedType(8, 4, True, rounding, "AP_SAT")
+        assert fastfixed.quantize(x, t)[0] == 0 and fixed.quantize(x, t)[0] == 0
 
 
-def test_requantize_shifts_wide_codes_left_without_wrapping():
-    """A 54-bit accumulator assigned to a type with 13 more fractional bits saturates, as ap_fixed does; the
-    int64 definition's left shift (``fixed.shift_round``) would need 67 bits and wraps."""
-    t = FixedType(40, 20, True, "AP_RND", "AP_SAT")
+@pytest.mark.parametrize("overflow", ["AP_SAT", "AP_WRAP"])
+def test_requantize_shifts_wide_codes_left_without_wrapping(overflow):
+    """A 54-bit accumulator assigned to a type with 13 more fractional bits saturates (or wraps its low bits),
+    as ap_fixed does with the exact value; an int64 left shift would need 67 bits."""
+    t = FixedType(40, 20, True, "AP_RND", overflow)
     codes = np.array([fastfixed.EXACT - 1, -fastfixed.EXACT, 3, -3], dtype=np.float64)
-    assert fastfixed.requantize(codes, 7, t).tolist() == [t.max_code, t.min_code, 3 << 13, -3 << 13]
+    exact = [(int(c) << 13) for c in codes]
+    expected = ([t.max_code, t.min_code, 3 << 13, -3 << 13] if overflow == "AP_SAT" else
+                [((v + (1 << 39)) % (1 << 40)) - (1 << 39) for v in exact])
+    assert fastfixed.requantize(codes, 7, t).tolist() == expected
+    assert fixed.requantize(codes.astype(np.int64), 7, t).tolist() == expected
 
 
 def _obj_matmul(x: np.ndarray, w: np.ndarray, shift: int) -> np.ndarray:

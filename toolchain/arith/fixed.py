@@ -117,18 +117,18 @@ def parse_type(text: str) -> FixedType:
 def _round_scaled(v: np.ndarray, rounding: str) -> np.ndarray:
     """Round float64 ``v`` (already scaled by ``2**frac``) to integers held in float64.
 
-    ``v - floor(v)`` is exact in binary floating point, so the half-way tests
-    are exact too; no ``v + 0.5`` that could round on its own.
+    The half-way tests compare ``v`` with ``floor(v) + 0.5``, exact below 2**52 (from there on every
+    float64 is an integer and is returned as it is); ``v - floor(v)`` is not exact (for
+    ``v = -0.5 + 2**-54`` it rounds to 0.5, a false tie).
     """
     fl = np.floor(v)
-    rem = v - fl  # in [0, 1), exact
     if rounding == "AP_TRN":
         return fl
     if rounding == "AP_TRN_ZERO":
-        return np.where((v < 0) & (rem > 0), fl + 1, fl)
-    above = rem > 0.5
-    half = rem == 0.5
-    return fl + above + half * _half_step(fl, v, rounding)
+        return np.where((v < 0) & (v > fl), fl + 1, fl)
+    mid = fl + 0.5
+    rounded = fl + (v > mid) + (v == mid) * _half_step(fl, v, rounding)
+    return np.where(np.abs(v) >= 2.0**52, v, rounded)
 
 
 def _half_step(fl: np.ndarray, value_sign_ref: np.ndarray, rounding: str) -> np.ndarray:
@@ -184,9 +184,15 @@ def to_float(codes: np.ndarray, t: FixedType | int) -> np.ndarray:
 
 
 def shift_round(codes: np.ndarray, shift: int, rounding: str = "AP_TRN") -> np.ndarray:
-    """Exact ``codes * 2**-shift`` rounded to an integer with an ap rounding mode (shift >= 0)."""
+    """Exact ``codes * 2**-shift`` rounded to an integer with an ap rounding mode.
+
+    A left shift (``shift < 0``) that would pass 62 bits returns Python ints (object array), so that
+    :func:`overflow` sees the exact value, as ap_fixed does, instead of an int64 that wrapped.
+    """
     codes = np.asarray(codes, dtype=np.int64)
     if shift <= 0:
+        if codes.size and max(-int(codes.min()), int(codes.max())) >= (1 << (62 + shift)):
+            return codes.astype(object) << -shift
         return codes << np.int64(-shift)
     fl = codes >> np.int64(shift)  # arithmetic shift = floor
     rem = codes - (fl << np.int64(shift))  # in [0, 2**shift)
@@ -201,21 +207,23 @@ def shift_round(codes: np.ndarray, shift: int, rounding: str = "AP_TRN") -> np.n
 
 
 def overflow(codes: np.ndarray, t: FixedType) -> np.ndarray:
-    """Apply ``t``'s overflow mode to integer codes already on ``t``'s grid."""
-    codes = np.asarray(codes, dtype=np.int64)
+    """Apply ``t``'s overflow mode to integer codes already on ``t``'s grid (int64, or Python ints of any size);
+    returns int64 codes of ``t``."""
+    codes = np.asarray(codes)
+    if codes.dtype != object:
+        codes = codes.astype(np.int64)
     if t.overflow == "AP_WRAP":
-        mask = np.int64((1 << t.width) - 1)
-        w = codes & mask
+        w = codes & ((1 << t.width) - 1)
         if t.signed:
-            w = np.where(w > t.max_code, w - np.int64(1 << t.width), w)
-        return w
+            w = np.where(w > t.max_code, w - (1 << t.width), w)
+        return np.asarray(w).astype(np.int64)
     lo, hi = t.min_code, t.max_code
     out_of_range = (codes < lo) | (codes > hi)
     if t.overflow == "AP_SAT_ZERO":
-        return np.where(out_of_range, np.int64(0), codes)
+        return np.where(out_of_range, 0, codes).astype(np.int64)
     if t.overflow == "AP_SAT_SYM" and t.signed:
         lo = -hi
-    return np.clip(codes, lo, hi)
+    return np.clip(codes, lo, hi).astype(np.int64)
 
 
 def requantize(codes: np.ndarray, frac_in: int, t: FixedType) -> np.ndarray:
