@@ -130,7 +130,8 @@ def rns_prj(mlp, tmp_path_factory):
 # ----------------------------------------------------------------------------- end to end
 
 CSIM_LINE = re.compile(r"(\d+) samples, (\d+) outputs: (\d+) bit-exact vs reference \(([\d.]+)%\), "
-                       r"max \|diff\| (\S+); vs Keras max \|diff\| (\S+), argmax agreement ([\d.]+)%")
+                       r"max \|diff\| (\S+)\nvs Keras: (\d+) of \d+ outputs equal \([\d.]+%\), max \|diff\| \S+, "
+                       r"argmax agreement ([\d.]+)%")
 
 
 def _check_csim_line(out: str, n: int) -> None:

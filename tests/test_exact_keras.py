@@ -97,3 +97,32 @@ def test_inexact_quantizers_are_refused_or_allowed(tmp_path, quantizer, words):
     with pytest.warns(UserWarning, match=rf"layer q_in: .*{words}"):
         hm = zoo.convert(model, "Bitshift", tmp_path / "allowed", compile=False, model_config={"AllowInexact": True})
     assert hm.graph["q_in"].get_attr("arith_inexact")
+
+
+def test_csim_reports_exactness_against_keras(tmp_path):
+    """``arith4ml csim``: the Keras line, the first layer that differs, and --exact-keras's exit code."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+    def arith4ml(*args):
+        return subprocess.run([sys.executable, "-m", "toolchain", *map(str, args)], capture_output=True, text=True,
+                              env=env)
+
+    input_quantized(5, "po2", False, middle=True).save(tmp_path / "q.h5")
+    zoo.mlp(5, "po2", widths=(8, 8, 4)).save(tmp_path / "plain.h5")
+    for name in ("q", "plain"):
+        r = arith4ml("convert", tmp_path / f"{name}.h5", "--backend", "rns", "--board", "pynq-z2", "-o",
+                     tmp_path / name)
+        assert r.returncode == 0, r.stderr
+    r = arith4ml("csim", tmp_path / "q", "-n", "200", "--exact-keras", "--threads", "2")
+    assert r.returncode == 0 and "vs Keras: 600 of 600 outputs equal (100.00%)" in r.stdout, r.stdout + r.stderr
+    assert "no input quantizer" not in r.stdout
+    r = arith4ml("csim", tmp_path / "plain", "-n", "200", "--synthesis-path")
+    assert r.returncode == 0 and "C-sim library (synthesis path) built" in r.stdout, r.stdout + r.stderr
+    assert "800 bit-exact vs reference" in r.stdout and "first layer that differs from Keras: d0 (" in r.stdout
+    assert "note: the model has no input quantizer: raw inputs are rounded to the Input's type" in r.stdout
+    r = arith4ml("csim", tmp_path / "plain", "-n", "200", "--exact-keras")
+    assert r.returncode == 1 and "C-sim library (fast path) built" in r.stdout

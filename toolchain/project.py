@@ -488,11 +488,12 @@ def reopen(project_dir: str | Path, compile: bool = True):
     return hm, model
 
 
-def compile_project(hm, project_dir: str | Path) -> bool:
+def compile_project(hm, project_dir: str | Path, csim_path: str = "fast") -> bool:
     """Load ``hm``'s C-sim library built from the project's files as they are on disk (never rewritten;
-    built only when they changed, elsewhere if the project is read-only).  Returns whether it was built now."""
+    built only when they changed, elsewhere if the project is read-only).  ``csim_path``: ``fast`` (native
+    C-sim shortcuts) or ``synthesis`` (the branches Vitis HLS synthesises).  Returns whether it was built now."""
     from toolchain.simlib import ensure_library, load_library
 
-    lib, built = ensure_library(project_dir, hm.config.get_project_name())
+    lib, built = ensure_library(project_dir, hm.config.get_project_name(), csim_path=csim_path)
     load_library(hm, lib)
     return built

@@ -54,13 +54,28 @@ def predict(hls_model, X: np.ndarray, per_term: bool = False) -> np.ndarray:
         raise UnsupportedError(f"the reference models single-input, single-output networks; this one has "
                                f"{len(in_vars)} inputs and {len(out_vars)} outputs")
     x = check_input(X, int(in_vars[0].size()), in_vars[0].shape)
-    steps, out_type = _program(hls_model, per_term)
+    steps, types = _program(hls_model, per_term)
     out_name = hls_model.outputs[0]  # node-output names, as node.outputs uses
     chunk = max(1, CHUNK_VALUES // max(s.width for s in steps))
-    parts = [_run(steps, x[i:i + chunk], out_name) for i in range(0, x.shape[0], chunk)]
+    parts = [_run(steps, x[i:i + chunk], (out_name,))[out_name] for i in range(0, x.shape[0], chunk)]
     codes = parts[0] if len(parts) == 1 else np.concatenate(parts)
     # + 0.0: a zero code computed in float64 may be -0.0; the C++ returns +0.0 (and so does the int64 path)
-    return fixed.to_float(codes, out_type) + 0.0
+    return fixed.to_float(codes, types[out_name]) + 0.0
+
+
+def trace(hls_model, X: np.ndarray) -> dict[str, np.ndarray]:
+    """Every layer's exact output values (float64, shape (n, size)) by output name, as C-sim computes them:
+    what hls4ml's ``trace`` gives for the C++, for comparing a converted model with Keras layer by layer."""
+    from toolchain.backends.backend import check_input
+
+    in_vars = hls_model.get_input_variables()
+    x = check_input(X, int(in_vars[0].size()), in_vars[0].shape)
+    steps, types = _program(hls_model, False)
+    names = tuple(types)
+    chunk = max(1, CHUNK_VALUES // max(s.width for s in steps))
+    parts = [_run(steps, x[i:i + chunk], names) for i in range(0, x.shape[0], chunk)]
+    return {name: fixed.to_float(np.concatenate([np.asarray(p[name], dtype=np.float64) for p in parts]),
+                                 types[name]) + 0.0 for name in names}
 
 
 # ---- the program: one step per layer, built once, run per chunk -------------------------------------------
@@ -75,8 +90,8 @@ class _Step:
     drop: tuple[str, ...] = ()  # tensors no later step reads
 
 
-def _program(hls_model, per_term: bool) -> tuple[list[_Step], FixedType]:
-    """The steps of ``hls_model`` in graph order and the output type."""
+def _program(hls_model, per_term: bool) -> tuple[list[_Step], dict[str, FixedType]]:
+    """The steps of ``hls_model`` in graph order and the type of every tensor, by name."""
     from toolchain.backends.hls_types import to_fixed
 
     def result_type(node, name: str | None = None) -> FixedType:
@@ -104,16 +119,18 @@ def _program(hls_model, per_term: bool) -> tuple[list[_Step], FixedType]:
     for step in reversed(steps):  # drop each tensor after its last reader
         step.drop = tuple(name for name in step.inputs if name not in needed)
         needed.update(step.inputs)
-    return steps, types[hls_model.outputs[0]]
+    return steps, types
 
 
-def _run(steps: list[_Step], x: np.ndarray, out_name: str) -> np.ndarray:
+def _run(steps: list[_Step], x: np.ndarray, keep: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Run the steps on one chunk; returns the tensors named in ``keep`` (the others are dropped early)."""
     tensors: dict[str, np.ndarray] = {"": x}
     for step in steps:
         tensors.update(zip(step.outputs, step.run([tensors[name] for name in step.inputs])))
         for name in step.drop:
-            del tensors[name]
-    return tensors[out_name]
+            if name not in keep:
+                del tensors[name]
+    return {name: tensors[name] for name in keep}
 
 
 def _dot_width(plan: DotPlan | None) -> int:
