@@ -119,3 +119,55 @@ def test_raw_code_reads_the_stored_code(tmp_path, ctype, codes):
     exe = _build(src, tmp_path, "raw")
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
     assert [int(v) for v in out] == list(codes)
+
+
+def _doubles() -> list[str]:
+    """Doubles as C++ literals: random at every scale, exact ties and their neighbours on each type's grid,
+    the range limits, huge values (beyond 2^62 after scaling), tiny and subnormal values, signed zeros."""
+    rng = np.random.default_rng(11)
+    vals = list(rng.normal(0, 1, 300) * 2.0 ** rng.integers(-30, 70, 300))
+    for frac in (5, 10, -2, 14):  # the grids of SHAPES (and one more)
+        ties = (rng.integers(-3000, 3000, 60) + 0.5) * 2.0 ** -frac
+        vals += list(ties) + list(np.nextafter(ties, 0)) + list(np.nextafter(ties, np.inf))
+        vals += [2.0 ** (10 - frac), -(2.0 ** (10 - frac)), 2.0 ** (10 - frac) - 2.0 ** -frac]
+    vals += [0.0, -0.0, 1e300, -1e300, 2.0 ** 70 + 2.0 ** 20, -(2.0 ** 65), 5e-324, -5e-324, 1e-310, -1e-310,
+             np.ldexp(-0.5 + 2.0 ** -54, -10)]
+    return [repr(float(v)) for v in vals]  # 17 significant digits: the same double back
+
+
+def test_from_double_matches_ap_fixed(tmp_path):
+    """The batch entry point's native input conversion against ``T(double)`` for every mode and shape."""
+    types = [f"{'ap_fixed' if signed else 'ap_ufixed'}<{w},{i},{q},{o}>"
+             for q, o, signed in itertools.product(ROUNDING_MODES, OVERFLOW_MODES, (True, False))
+             for w, i in SHAPES + ((40, 30),)]
+    values = _doubles()
+    checks = "\n".join(f'    bad += check<{t}>("{t}");' for t in types)
+    src = f"""
+#include <cstdio>
+#include "nnet_utils/nnet_arith_common.h"
+static const double VALUES[] = {{{", ".join(values)}}};
+static const unsigned N = sizeof(VALUES) / sizeof(VALUES[0]);
+template <class T> long check(const char *name) {{
+    T mine[N], theirs[N];
+    nnet::arith::from_doubles<T, N>(VALUES, mine);
+    long bad = 0;
+    for (unsigned k = 0; k < N; k++) {{
+        theirs[k] = T(VALUES[k]);
+        if (mine[k] != theirs[k] || nnet::arith::native_code(mine[k]) != nnet::arith::native_code(theirs[k])) {{
+            if (bad < 3) std::printf("%s: %a -> %s, ap_fixed says %s\\n", name, VALUES[k],
+                                     mine[k].to_string().c_str(), theirs[k].to_string().c_str());
+            bad++;
+        }}
+    }}
+    return bad;
+}}
+int main() {{
+    long bad = 0;
+{checks}
+    std::printf("checked %u doubles x {len(types)} types, %ld mismatches\\n", N, bad);
+    return bad != 0;
+}}
+"""
+    run = subprocess.run([str(_build(src, tmp_path, "from_double"))], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert f"{len(values)} doubles" in run.stdout

@@ -11,6 +11,7 @@
 #include "ap_fixed.h"
 #include "ap_int.h"
 #include "hls_stream.h"
+#include <cmath>
 
 // ---- which code path: the C-simulation fast path or the hardware path -------------------------------
 // Every arith4ml branch between the two is keyed on ARITH4ML_HW_PATH.  Vitis HLS defines __SYNTHESIS__
@@ -139,6 +140,50 @@ inline long long native_overflow(long long code, int width, bool is_signed, ap_o
     return code < lo ? lo : hi;
 }
 
+// The code of T for a double, as T(v) gives it: v * 2^frac is exact (a power-of-two scaling), then T's
+// rounding (the half-way tests compare with floor + 1/2, exact below 2^52, where doubles are integers) and
+// T's overflow (a value beyond 2^62 keeps its low width bits under AP_WRAP: fmod is exact).  Decimal
+// literals (2^62, 2^52, the smallest subnormal): hex floats need C++17, Vivado HLS compiles C++11.
+template <class T> inline long long native_from_double(double v) {
+    typedef fixed_traits<T> t;
+    double s = std::ldexp(v, t::frac);
+    if (s == 0.0 && v != 0.0)
+        s = v < 0 ? -4.9406564584124654e-324 : 4.9406564584124654e-324; // underflow: keep the sign for floor
+    if (std::fabs(s) >= 4611686018427387904.0) {
+        if (t::overflow != AP_WRAP)
+            return native_overflow(s < 0 ? -(1LL << 62) : (1LL << 62), t::width, t::is_signed, t::overflow);
+        s = std::fmod(s, 4611686018427387904.0); // same low bits: 2^62 is a multiple of 2^width
+    }
+    const double fl = std::floor(s);
+    long long code = (long long)fl;
+    if (t::rounding == AP_TRN_ZERO) {
+        code += (s < 0 && s > fl);
+    } else if (t::rounding != AP_TRN && std::fabs(s) < 4503599627370496.0) {
+        const double mid = fl + 0.5;
+        if (s > mid)
+            code += 1;
+        else if (s == mid) {
+            switch (t::rounding) {
+            case AP_RND:
+                code += 1;
+                break;
+            case AP_RND_MIN_INF:
+                break;
+            case AP_RND_ZERO:
+                code += (s < 0);
+                break;
+            case AP_RND_INF:
+                code += (s > 0);
+                break;
+            default:
+                code += (code & 1);
+                break; // AP_RND_CONV
+            }
+        }
+    }
+    return native_overflow(code, t::width, t::is_signed, t::overflow);
+}
+
 // The code of res_T for the exact value code * 2^-FRAC, as res_T(value) would give it.  The caller
 // guarantees native_fixed<res_T> and that code << (res frac - FRAC) cannot overflow 63 bits.
 template <class res_T, int FRAC> inline long long native_requantize(long long code) {
@@ -153,7 +198,9 @@ template <class res_T, int FRAC> inline long long native_requantize(long long co
     return native_overflow(code, t::width, t::is_signed, t::overflow);
 }
 
-template <class res_T> inline void set_code(res_T &res, long long code) { res.setBits((ap_ulong)code); }
+// Store a code (already rounded and within res_T's range: sign- or zero-extended) straight into the ap
+// type's word: setBits goes through ap_private's volatile clearUnusedBits, a store and a reload per value.
+template <class res_T> inline void set_code(res_T &res, long long code) { res.V.set_VAL((uint64_t)code); }
 #endif
 
 // Weight arrays as the kernels read them.  The hardware path reads the ROM itself.  The C-simulation
@@ -261,6 +308,102 @@ void relu(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
         const code_t code = raw_code<code_t>(data[i]);
         res[i] = cast_result<fixed_traits<data_T>::width + 1, fixed_traits<data_T>::frac, data_T, res_T, true>(code);
+    }
+}
+
+// A batch entry point's input and output conversions: doubles to T (as T(v) does) and T to doubles (exact
+// below 53 bits).  C-simulation only (bridges are never synthesised); native where T's codes fit.
+template <bool NATIVE> struct from_double_way { // ap_fixed's own conversion
+    template <class T> static void convert(double v, T &out) { out = T(v); }
+};
+#ifndef ARITH4ML_HW_PATH
+template <> struct from_double_way<true> {
+    template <class T> static void convert(double v, T &out) { set_code(out, native_from_double<T>(v)); }
+};
+#endif
+
+template <class T, unsigned N> void from_doubles(const double in[N], T out[N]) {
+#ifdef ARITH4ML_HW_PATH
+    for (unsigned i = 0; i < N; i++) from_double_way<false>::convert(in[i], out[i]);
+#else
+    for (unsigned i = 0; i < N; i++) from_double_way<native_fixed<T>::value>::convert(in[i], out[i]);
+#endif
+}
+
+template <class T, unsigned N> void to_doubles(const T in[N], double out[N]) {
+    for (unsigned i = 0; i < N; i++) out[i] = in[i].to_double();
+}
+
+// The raw code of constant w[k] as code_T.  The hardware path reads the ROM; C-simulation reads a table of
+// native codes made once per array (as weight_rom does for integer arrays).
+#ifdef ARITH4ML_HW_PATH
+template <typename CONFIG_T, int TAG, unsigned N, class code_T, class T> code_T rom_code(const T w[N], unsigned k) {
+#pragma HLS INLINE
+    return raw_code<code_T>(w[k]);
+}
+#else
+template <typename CONFIG_T, int TAG, unsigned N, class code_T, class T> code_T rom_code(const T w[N], unsigned k) {
+    static code_T codes[N];
+    static const T *source = 0;
+    if (source != w) {
+        for (unsigned j = 0; j < N; j++) codes[j] = raw_code<code_T>(w[j]);
+        source = w;
+    }
+    return codes[k];
+}
+#endif
+
+// The exact type of a + b for fixed-point a (A_W bits, A_F fractional) and b (B_W, B_F): both aligned to the
+// finer grid, one carry bit.  This is the value ap_fixed arithmetic gives before the cast to a result type.
+template <int A_W, int A_F, int B_W, int B_F> struct exact_sum {
+    static const int frac = A_F > B_F ? A_F : B_F;
+    static const int a_shift = frac - A_F, b_shift = frac - B_F;
+    static const int width = (A_W + a_shift > B_W + b_shift ? A_W + a_shift : B_W + b_shift) + 1;
+    typedef typename exact_int<width>::type code_t;
+    typedef ap_fixed<width, width - frac> type;
+};
+
+// Exact BatchNorm / ApplyAlpha: y = x * scale + bias per channel (channels last), one cast to res_T, as
+// hls4ml's normalize computes it; in C-simulation on native codes.  The exact types make the product and
+// the sum lossless (toolchain/backends/exact/batchnorm.py keeps input + scale within 62 bits).
+template <class data_T, class res_T, typename CONFIG_T>
+void normalize(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
+               const typename CONFIG_T::scale_t scale[CONFIG_T::n_scale_bias],
+               const typename CONFIG_T::bias_t bias[CONFIG_T::n_scale_bias]) {
+#pragma HLS function_instantiate variable = scale, bias
+#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
+#pragma HLS ARRAY_PARTITION variable = scale complete
+#pragma HLS ARRAY_PARTITION variable = bias complete
+    typedef fixed_traits<data_T> x_t;
+    typedef fixed_traits<typename CONFIG_T::scale_t> s_t;
+    typedef fixed_traits<typename CONFIG_T::bias_t> b_t;
+    typedef exact_sum<x_t::width + s_t::width, x_t::frac + s_t::frac, b_t::width, b_t::frac> sum;
+    typedef typename sum::code_t code_t;
+Normalize:
+    for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+        const unsigned c = CONFIG_T::n_filt == (unsigned)-1 ? i : i % CONFIG_T::n_filt;
+        const code_t x = raw_code<code_t>(data[i]);
+        const code_t s = rom_code<CONFIG_T, 0, CONFIG_T::n_scale_bias, code_t>(scale, c);
+        const code_t b = rom_code<CONFIG_T, 1, CONFIG_T::n_scale_bias, code_t>(bias, c);
+        const code_t acc = ((x * s) << sum::a_shift) + (b << sum::b_shift);
+        res[i] = cast_result<sum::width, sum::frac, typename sum::type, res_T, false>(acc);
+    }
+}
+
+// Exact elementwise a + b (hls4ml's add for Merge 'add'), one cast to res_T; native codes in C-simulation.
+template <class input1_T, class input2_T, class res_T, typename CONFIG_T>
+void add(const input1_T data1[CONFIG_T::n_elem1], const input2_T data2[CONFIG_T::n_elem2], res_T res[CONFIG_T::n_elem]) {
+#pragma HLS PIPELINE
+    typedef fixed_traits<input1_T> a_t;
+    typedef fixed_traits<input2_T> b_t;
+    typedef exact_sum<a_t::width, a_t::frac, b_t::width, b_t::frac> sum;
+    typedef typename sum::code_t code_t;
+Add:
+    for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
+        const code_t a = raw_code<code_t>(data1[i % CONFIG_T::n_elem1]);
+        const code_t b = raw_code<code_t>(data2[i % CONFIG_T::n_elem2]);
+        res[i] =
+            cast_result<sum::width, sum::frac, typename sum::type, res_T, false>((a << sum::a_shift) + (b << sum::b_shift));
     }
 }
 

@@ -41,7 +41,9 @@ class Arith4mlWriter(VivadoWriter):
         in_vars, out_vars = model.get_input_variables(), model.get_output_variables()
         if len(in_vars) != 1 or len(out_vars) != 1:
             return  # multi-input models keep hls4ml's per-sample predict
-        text = render("bridge_batch.cpp", project=project, n_in=in_vars[0].size(), n_out=out_vars[0].size())
+        io_parallel = int(model.config.get_config_value("IOType") == "io_parallel")
+        text = render("bridge_batch.cpp", project=project, n_in=in_vars[0].size(), n_out=out_vars[0].size(),
+                      io_parallel=io_parallel)
         bridge = Path(model.config.get_output_dir()) / f"{project}_bridge.cpp"
         with bridge.open("a") as f:
             f.write(text)
