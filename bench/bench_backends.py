@@ -62,13 +62,13 @@ def measure(model, backend: str, X: np.ndarray, n_rate: int,
     from toolchain.report import layer_rows
 
     hls4ml_backend, bit_exact = backend.split()[0], backend.endswith("bit_exact")
-    hm = zoo.convert(model, hls4ml_backend, os.path.join(out_dir, backend.replace(" ", "_")), compile=False,
-                     bit_exact=True if bit_exact else None)
-    t0 = time.perf_counter()
     try:
+        hm = zoo.convert(model, hls4ml_backend, os.path.join(out_dir, backend.replace(" ", "_")), compile=False,
+                         bit_exact=True if bit_exact else None)
+        t0 = time.perf_counter()
         hm.compile()
     except Exception as exc:  # noqa: BLE001 - hls4ml bit_exact fails on some models: a table cell, not a crash
-        return {"backend": backend, "failed": (str(exc).strip().splitlines() or ["?"])[0][:60]}, None, None
+        return {"backend": backend, "failed": (str(exc).strip().splitlines() or ["?"])[0][:70]}, None, None
     compile_s = time.perf_counter() - t0
     hm.predict(X[:50])  # warm: first call loads the weights
     rate_1 = None
@@ -106,7 +106,7 @@ def table(name: str, rows: list[dict]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         if "failed" in r:
-            lines.append(f"{name:9s} {r['backend']:16s} fails to compile: {r['failed']}")
+            lines.append(f"{name:9s} {r['backend']:16s} fails to convert or compile: {r['failed']}")
             continue
         terms = f"{r['terms']}/{r['dense']}" if "terms" in r else "-"
         mults = str(r["mults"]) if "mults" in r else "-"
