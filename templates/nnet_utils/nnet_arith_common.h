@@ -104,40 +104,34 @@ template <class T> struct native_fixed {
 // (or zero-) extended in one 64-bit word.
 template <class T> inline long long native_code(const T &x) { return (long long)x.V.get_VAL(); }
 
-// code * 2^-shift rounded to an integer with an ap_fixed rounding mode; shift in [1, 62].
+// code * 2^-shift rounded to an integer with an ap_fixed rounding mode; shift in [1, 62].  Written without
+// branches on the data (the mode is a compile-time constant once inlined), so loops over arrays vectorise.
 inline long long native_round(long long code, int shift, ap_q_mode q) {
     const long long floor_ = code >> shift;                                        // arithmetic shift: floor
     const long long rem = code - (long long)((unsigned long long)floor_ << shift); // in [0, 2^shift)
     if (q == AP_TRN) return floor_;
-    if (q == AP_TRN_ZERO) return (code < 0 && rem != 0) ? floor_ + 1 : floor_;
+    if (q == AP_TRN_ZERO) return floor_ + ((code < 0) & (rem != 0));
     const long long half = 1LL << (shift - 1);
-    if (rem != half) return rem > half ? floor_ + 1 : floor_;
-    switch (q) { // exactly half-way
-    case AP_RND:
-        return floor_ + 1; // towards +inf
-    case AP_RND_MIN_INF:
-        return floor_; // towards -inf
-    case AP_RND_ZERO:
-        return code < 0 ? floor_ + 1 : floor_; // towards zero
-    case AP_RND_INF:
-        return code > 0 ? floor_ + 1 : floor_; // away from zero
-    default:
-        return (floor_ & 1) ? floor_ + 1 : floor_; // AP_RND_CONV: to even
-    }
+    // exactly half-way: up towards +inf (RND), never (RND_MIN_INF), for negatives (RND_ZERO: towards zero),
+    // for positives (RND_INF: away from zero), from an odd floor (RND_CONV: to even)
+    const bool tie_up = q == AP_RND           ? true
+                        : q == AP_RND_MIN_INF ? false
+                        : q == AP_RND_ZERO    ? code < 0
+                        : q == AP_RND_INF     ? code > 0
+                                              : (floor_ & 1) != 0;
+    return floor_ + ((rem > half) | ((rem == half) & tie_up));
 }
 
-// Apply an overflow mode to an integer code on the target grid (width <= 62).
+// Apply an overflow mode to an integer code on the target grid (width <= 62); branch-free like native_round.
 inline long long native_overflow(long long code, int width, bool is_signed, ap_o_mode o) {
-    const long long hi = is_signed ? (1LL << (width - 1)) - 1 : (1LL << width) - 1;
-    long long lo = is_signed ? -(1LL << (width - 1)) : 0;
     if (o == AP_WRAP) {
-        const unsigned long long bits = (unsigned long long)code & ((1ULL << width) - 1);
-        return (is_signed && (long long)bits > hi) ? (long long)bits - (1LL << width) : (long long)bits;
+        const unsigned long long bits = (unsigned long long)code << (64 - width);
+        return is_signed ? (long long)bits >> (64 - width) : (long long)(bits >> (64 - width));
     }
-    if (o == AP_SAT_SYM && is_signed) lo = -hi;
-    if (code >= lo && code <= hi) return code;
-    if (o == AP_SAT_ZERO) return 0;
-    return code < lo ? lo : hi;
+    const long long hi = is_signed ? (1LL << (width - 1)) - 1 : (1LL << width) - 1;
+    const long long lo = !is_signed ? 0 : o == AP_SAT_SYM ? -hi : -(1LL << (width - 1));
+    if (o == AP_SAT_ZERO) return (code < lo) | (code > hi) ? 0 : code;
+    return code < lo ? lo : code > hi ? hi : code;
 }
 
 // The code of T for a double, as T(v) gives it: v * 2^frac is exact (a power-of-two scaling), then T's
