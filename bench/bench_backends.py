@@ -26,6 +26,7 @@ Timings are wall clock on whatever machine runs it; the README quotes one run an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -55,6 +56,22 @@ BACKENDS = ("Vivado", "Vivado bit_exact", "Bitshift", "RNS")
 STOCK = ("Vivado", "Vivado bit_exact")
 
 
+@contextlib.contextmanager
+def compiler_output_to(path: str):
+    """Send the process's stderr (g++ warnings from hls4ml's build script: hundreds of lines for ap_fixed
+    projects) to ``path`` so the table stays readable."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "w") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def measure(model, backend: str, X: np.ndarray, n_rate: int,
             out_dir: str) -> tuple[dict, np.ndarray, np.ndarray | None]:
     """One backend: (table row, C-sim outputs, exact reference outputs or None for stock hls4ml)."""
@@ -66,7 +83,8 @@ def measure(model, backend: str, X: np.ndarray, n_rate: int,
         hm = zoo.convert(model, hls4ml_backend, os.path.join(out_dir, backend.replace(" ", "_")), compile=False,
                          bit_exact=True if bit_exact else None)
         t0 = time.perf_counter()
-        hm.compile()
+        with compiler_output_to(os.path.join(out_dir, backend.replace(" ", "_") + "_compile.log")):
+            hm.compile()
     except Exception as exc:  # noqa: BLE001 - hls4ml bit_exact fails on some models: a table cell, not a crash
         return {"backend": backend, "failed": (str(exc).strip().splitlines() or ["?"])[0][:70]}, None, None
     compile_s = time.perf_counter() - t0
