@@ -3,8 +3,8 @@
 Both subclass hls4ml's Vivado backend, so the projects they write build with
 Vivado HLS and Vitis HLS like any hls4ml project.  Each offers an ordered tuple
 of kernels from ``toolchain.kernels``; they add arith4ml's passes
-(``arith_fuse_batch_normalization``, ``arith_final_softmax``,
-``arith_exact_types``), the kernels' templates, a writer that adds a batch entry
+(``arith_fuse_batch_normalization``, ``arith_merge_linear_activation``,
+``arith_final_softmax``, ``arith_exact_types``), the kernels' templates, a writer that adds a batch entry
 point to the bridge, and a batch ``predict``.  Their flows are declared below as
 explicit lists, as hls4ml's ``VivadoBackend._register_flows`` does;
 ``tests/test_flows.py`` checks the resolved pass order against hls4ml 1.3's.
