@@ -8,11 +8,12 @@ and compiled with the Bitshift and RNS backends (tests/zoo.py's ``convert``), on
 
   * the per-term reference, ``reference.predict(hm, X, per_term=True)`` (every kernel's ``accumulate``,
     term by term, int64), one run;
-  * the fast reference, ``reference.predict(hm, X)``, best of ``--repeat`` runs;
-  * C-simulation, ``hm.predict(X)`` (the C++ fast path, the batch over the bridge's threads), best of
-    ``--repeat`` runs after a warm-up call, alternating with the fast reference's;
+  * the fast reference, ``reference.predict(hm, X)``, on one thread and on every core (chunks of the batch
+    over threads), best of ``--repeat`` runs;
+  * C-simulation, ``hm.predict(X)`` (the C++ fast path, the batch over the bridge's threads), on one thread
+    and on every core, best of ``--repeat`` runs after a warm-up call, alternating with the reference's;
 
-the ratio fast reference / C-sim, and whether the three outputs are equal bit for bit (exit 1 if not).
+the ratios fast reference / C-sim, and whether all outputs are equal bit for bit (exit 1 if not).
 Timings are wall clock on whatever machine runs it (``os.cpu_count()`` is printed).
 """
 from __future__ import annotations
@@ -60,20 +61,23 @@ def measure(model, backend: str, X: np.ndarray, repeat: int, out_dir: str) -> di
     hm = zoo.convert(model, backend, os.path.join(out_dir, backend))
     n = len(X)
     hm.predict(X[:50])  # warm: the first call loads the weights
-    rates = best_rates({"csim": lambda: hm.predict(X), "fast": lambda: reference.predict(hm, X)}, n, repeat)
+    rates = best_rates({"csim1": lambda: hm.predict(X, threads=1), "fast1": lambda: reference.predict(hm, X, threads=1),
+                        "csim": lambda: hm.predict(X), "fast": lambda: reference.predict(hm, X)}, n, repeat)
     rates |= best_rates({"slow": lambda: reference.predict(hm, X, per_term=True)}, n, 1)
-    y = [rates[k][1] for k in ("csim", "fast", "slow")]
+    y = [rates[k][1] for k in ("csim", "fast", "slow", "csim1", "fast1")]
     return {"backend": backend, **{k: r for k, (r, _) in rates.items()},
-            "equal": bool(np.array_equal(y[0], y[1]) and np.array_equal(y[1], y[2]))}
+            "equal": all(np.array_equal(y[0], other) for other in y[1:])}
 
 
-def table(rows: list[tuple[str, dict]]) -> str:
-    head = (f"{'model':9s} {'backend':8s} {'per-term ref/s':>14s} {'fast ref/s':>12s} {'C-sim/s':>12s} "
-            f"{'fast/C-sim':>10s} {'fast/per-term':>13s}  equal")
+def table(rows: list[tuple[str, dict]], cores: int) -> str:
+    head = (f"{'model':9s} {'backend':8s} {'per-term ref/s':>14s} | {'1 thread: fast ref/s':>20s} {'C-sim/s':>10s} "
+            f"{'ratio':>6s} | {f'{cores} threads: fast ref/s':>21s} {'C-sim/s':>10s} {'ratio':>6s} | "
+            f"{'fast/per-term':>13s}  equal")
     lines = [head, "-" * len(head)]
     for name, r in rows:
-        lines.append(f"{name:9s} {r['backend']:8s} {r['slow']:14,.0f} {r['fast']:12,.0f} {r['csim']:12,.0f} "
-                     f"{r['fast'] / r['csim']:9.2f}x {r['fast'] / r['slow']:12.0f}x  {'yes' if r['equal'] else 'NO'}")
+        lines.append(f"{name:9s} {r['backend']:8s} {r['slow']:14,.0f} | {r['fast1']:20,.0f} {r['csim1']:10,.0f} "
+                     f"{r['fast1'] / r['csim1']:5.2f}x | {r['fast']:21,.0f} {r['csim']:10,.0f} "
+                     f"{r['fast'] / r['csim']:5.2f}x | {r['fast'] / r['slow']:12.0f}x  {'yes' if r['equal'] else 'NO'}")
     return "\n".join(lines)
 
 
@@ -83,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="timed runs of C-sim and the fast reference (best)")
     ap.add_argument("--models", default="mlp,resnet8", help="comma-separated: " + ",".join(MODELS))
     args = ap.parse_args(argv)
+    from toolchain.backends.backend import thread_count
 
     print(f"arith4ml reference benchmark: {os.cpu_count()} cores, {args.n} raw inputs per model", flush=True)
     rows = []
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             X = zoo.raw_inputs(5, model.input_shape[1:], args.n, scale=2, jitter=0, outliers=False)
             for backend in BACKENDS:
                 rows.append((name, measure(model, backend, X, args.repeat, os.path.join(d, name))))
-    print(table(rows), flush=True)
+    print(table(rows, thread_count()), flush=True)
     return 0 if all(r["equal"] for _, r in rows) else 1
 
 

@@ -351,10 +351,14 @@ def test_fast_predict_equals_per_term(model_name, backend, io_type, tmp_path):
     assert not np.signbit(fast[fast == 0]).any()  # +0.0, as the C++ returns
 
 
-def test_chunks_do_not_change_the_result(tmp_path, monkeypatch):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_chunks_and_threads_do_not_change_the_result(tmp_path, monkeypatch, threads):
     model = zoo.resnet(2, (4, 8))
     hm = zoo.convert(model, "RNS", tmp_path / "prj", compile=False)
     x = zoo.raw_inputs(4, model.input_shape[1:], n=40)
-    whole = reference.predict(hm, x)
-    monkeypatch.setattr(reference, "CHUNK_VALUES", 1)  # one sample per chunk
-    assert np.array_equal(reference.predict(hm, x), whole)
+    whole = reference.predict(hm, x, threads=1)
+    monkeypatch.setattr(reference, "CHUNK_VALUES", 1)
+    monkeypatch.setattr(reference, "MIN_CHUNK", 1)  # one sample per chunk
+    assert reference._chunk(reference._program(hm, False)[0]) == 1
+    assert np.array_equal(reference.predict(hm, x, threads=threads), whole)
+    assert np.array_equal(reference.trace(hm, x)[hm.outputs[0]], whole)

@@ -82,7 +82,7 @@ def keras_logits(model):
 def compare(hm, model, x: np.ndarray, threads: int | None = None) -> dict:
     """C-sim against the reference (bit for bit) and against Keras (exact fraction, max |diff|, argmax)."""
     y_c = hm.predict(x, threads=threads)
-    y_r = reference.predict(hm, x)
+    y_r = reference.predict(hm, x, threads=threads)
     y_k = np.asarray(keras_logits(model).predict(x, verbose=0), dtype=np.float64).reshape(len(x), -1)
     return {"samples": int(len(x)), "outputs": int(y_c.size), "exact": int(np.sum(y_c == y_r)),
             "exact_fraction": float(np.mean(y_c == y_r)), "max_abs_diff_reference": float(np.max(np.abs(y_c - y_r))),
@@ -100,12 +100,12 @@ def _hls_counterpart(keras_layer, names: set[str]) -> str | None:
     return next((name for name in candidates if name in names), None)
 
 
-def first_divergence(hm, model, x: np.ndarray) -> tuple[str, int, int] | None:
+def first_divergence(hm, model, x: np.ndarray, threads: int | None = None) -> tuple[str, int, int] | None:
     """The first layer, in graph order, whose exact output differs from Keras' (as hls4ml's ``trace``
     compares per layer): (layer, values that differ, values), or None if every compared layer agrees."""
     import tensorflow as tf
 
-    traced = reference.trace(hm, x)
+    traced = reference.trace(hm, x, threads=threads)
     order = [n for node in hm.get_layers() for n in node.outputs]
     pairs = []
     for layer in model.layers[1:]:  # not the input: Keras keeps it raw, the project rounds it to its type
@@ -227,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"vs Keras: {s['keras_exact']} of {s['outputs']} outputs equal ({100 * s['keras_exact_fraction']:.2f}%), "
           f"max |diff| {s['max_abs_diff_keras']:.4g}, argmax agreement {100 * s['argmax_agreement_keras']:.1f}%")
     if s["keras_exact"] != s["outputs"]:
-        where = first_divergence(hm, model, x)
+        where = first_divergence(hm, model, x, threads=args.threads)
         print(f"first layer that differs from Keras: {where[0]} ({where[1]} of {where[2]} values)" if where else
               "every compared layer equals Keras; the outputs differ after the last one compared")
     for note in conversion_notes(hm, model, x):  # how the converted model is not the Keras model

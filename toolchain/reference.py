@@ -21,11 +21,14 @@ same integers:
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+from threadpoolctl import ThreadpoolController
 
 from toolchain.arith import fastfixed, fixed
 from toolchain.arith.fixed import FixedType
@@ -35,19 +38,24 @@ from toolchain.kernels.plan import DotPlan, Geometry
 Codes = np.ndarray  # fast path: float64 codes where the type fits float64 (fastfixed.type_fits_float), else int64
 LayerFn = Callable[[list[np.ndarray]], np.ndarray]  # input codes of one layer -> its output codes
 
-# Values per chunk of the batch in the largest temporary of a layer (im2col columns, outputs): 2**20
-# float64 values are 8 MiB, so a chunk's working set stays in the L2/L3 caches (measured on the bench
-# models: 2**18..2**21 within 10 %, the whole batch at once 1.5-3x slower on the CNN).
-CHUNK_VALUES = 1 << 20
+# Values per chunk of the batch in the largest temporary of a layer (im2col columns, outputs): 2**17
+# float64 values are 1 MiB, so a chunk's temporaries stay in the caches and are reused by the allocator
+# instead of being mapped afresh; but at least MIN_CHUNK samples, so a wide layer (a CNN's im2col
+# columns) does not pay NumPy's per-call overhead on a handful of samples.
+CHUNK_VALUES = 1 << 17
+MIN_CHUNK = 256  # samples
 
 
-def predict(hls_model, X: np.ndarray, per_term: bool = False) -> np.ndarray:
+def predict(hls_model, X: np.ndarray, per_term: bool = False, threads: int | None = None) -> np.ndarray:
     """Exact outputs (float64, shape (n, n_out)) of ``hls_model`` for raw float inputs ``X``.
 
     ``per_term=True`` computes every dot product term by term as its kernel's C++ does (slow: the
-    oracle of the default fast path, which gives the same values).
+    oracle of the default fast path, which gives the same values).  ``threads``: chunks of the batch
+    run on that many threads, each with a one-thread BLAS (NumPy and BLAS release the GIL; default as for
+    C-sim: ``$ARITH4ML_THREADS``, else every core); samples are independent, so the result does not
+    depend on it.
     """
-    from toolchain.backends.backend import check_input  # hls4ml import kept out of module import
+    from toolchain.backends.backend import check_input, thread_count  # hls4ml import kept out of module import
 
     in_vars, out_vars = hls_model.get_input_variables(), hls_model.get_output_variables()
     if len(in_vars) != 1 or len(out_vars) != 1:
@@ -56,26 +64,56 @@ def predict(hls_model, X: np.ndarray, per_term: bool = False) -> np.ndarray:
     x = check_input(X, int(in_vars[0].size()), in_vars[0].shape)
     steps, types = _program(hls_model, per_term)
     out_name = hls_model.outputs[0]  # node-output names, as node.outputs uses
-    chunk = max(1, CHUNK_VALUES // max(s.width for s in steps))
-    parts = [_run(steps, x[i:i + chunk], (out_name,))[out_name] for i in range(0, x.shape[0], chunk)]
-    codes = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    codes = _run_batch(steps, x, (out_name,), thread_count(threads))[out_name]
     # + 0.0: a zero code computed in float64 may be -0.0; the C++ returns +0.0 (and so does the int64 path)
     return fixed.to_float(codes, types[out_name]) + 0.0
 
 
-def trace(hls_model, X: np.ndarray) -> dict[str, np.ndarray]:
+def trace(hls_model, X: np.ndarray, threads: int | None = None) -> dict[str, np.ndarray]:
     """Every layer's exact output values (float64, shape (n, size)) by output name, as C-sim computes them:
-    what hls4ml's ``trace`` gives for the C++, for comparing a converted model with Keras layer by layer."""
-    from toolchain.backends.backend import check_input
+    what hls4ml's ``trace`` gives for the C++, for comparing a converted model with Keras layer by layer.
+    ``threads`` as for ``predict``."""
+    from toolchain.backends.backend import check_input, thread_count
 
     in_vars = hls_model.get_input_variables()
     x = check_input(X, int(in_vars[0].size()), in_vars[0].shape)
     steps, types = _program(hls_model, False)
-    names = tuple(types)
-    chunk = max(1, CHUNK_VALUES // max(s.width for s in steps))
-    parts = [_run(steps, x[i:i + chunk], names) for i in range(0, x.shape[0], chunk)]
-    return {name: fixed.to_float(np.concatenate([np.asarray(p[name], dtype=np.float64) for p in parts]),
-                                 types[name]) + 0.0 for name in names}
+    codes = _run_batch(steps, x, tuple(types), thread_count(threads))
+    return {name: fixed.to_float(np.asarray(codes[name], dtype=np.float64), types[name]) + 0.0 for name in types}
+
+
+def _run_batch(steps: list[_Step], x: np.ndarray, keep: tuple[str, ...], n_threads: int) -> dict[str, np.ndarray]:
+    """The tensors named in ``keep`` for the whole batch ``x``, run chunk by chunk on ``n_threads`` threads."""
+    chunk = _chunk(steps)
+    if n_threads > 1:  # at least one chunk per thread
+        chunk = max(MIN_CHUNK, min(chunk, -(-x.shape[0] // n_threads)))
+    starts = range(0, x.shape[0], chunk)
+
+    def run(i: int) -> dict[str, np.ndarray]:
+        return _run(steps, x[i:i + chunk], keep)
+
+    # one BLAS thread per worker, so ``threads`` is what runs: OpenBLAS's own threads on top of ours
+    # oversubscribe the cores, and they keep spinning after a call, slowing whatever runs next
+    with _blas_threads().limit(limits=1, user_api="blas"):
+        if n_threads > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(n_threads) as pool:
+                parts = list(pool.map(run, starts))
+        else:
+            parts = [run(i) for i in starts]
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([p[name] for p in parts]) for name in keep}
+
+
+def _chunk(steps: list[_Step]) -> int:
+    """Samples per chunk of the batch."""
+    return max(MIN_CHUNK, CHUNK_VALUES // max(s.width for s in steps))
+
+
+@functools.cache
+def _blas_threads() -> ThreadpoolController:
+    """The process's thread pools (BLAS among them), found once: finding them costs a library scan."""
+    return ThreadpoolController()
 
 
 # ---- the program: one step per layer, built once, run per chunk -------------------------------------------
