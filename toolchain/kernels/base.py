@@ -163,6 +163,10 @@ class Kernel:
         """Values of the kernel's own placeholders in ``config_template`` (beyond the common dot fields)."""
         return {}
 
+    def fold_units(self, plan: DotPlan) -> int:
+        """What ReuseFactor folds besides the outputs: patch positions (or groups of them) per output."""
+        return plan.n_in
+
     # ---- counts --------------------------------------------------------------------------------
 
     def generated_terms(self, plan: DotPlan) -> int:

@@ -124,6 +124,10 @@ class NKKernel(Kernel):
         return {"group_size": enc.group_size, "n_groups": -(-plan.n_in // enc.group_size),
                 "n_patterns": ternary.n_patterns(enc.group_size, enc.max_nonzero)}
 
+    def fold_units(self, plan: DotPlan) -> int:
+        """ReuseFactor folds whole groups: one group code is read per group and output."""
+        return -(-plan.n_in // plan.encoding.group_size)
+
     def report_fields(self, plan: DotPlan) -> dict[str, Any]:
         enc: NKEncoding = plan.encoding
         return {"nk": [enc.group_size, enc.max_nonzero]}

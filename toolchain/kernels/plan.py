@@ -25,6 +25,7 @@ from toolchain.arith import fixed
 from toolchain.arith.fixed import FixedType
 from toolchain.errors import ArithValueError, UnsupportedError
 from toolchain.kernels.base import AUTO, Kernel
+from toolchain.kernels.fold import Fold
 
 MAX_EXACT_FRAC = 40  # weights/biases needing more fractional bits are quantized to their hls4ml type
 # Widest inferred result (activation) type.  Exact types grow with every layer (a dot product adds
@@ -84,6 +85,8 @@ class Geometry:
     stride_width: int = 1
     pad_top: int = 0
     pad_left: int = 0
+    pad_bottom: int = 0
+    pad_right: int = 0
 
     @property
     def n_in(self) -> int:
@@ -132,6 +135,12 @@ class DotPlan(DotCore):
     acc_type: FixedType = None  # type: ignore[assignment]  # exact accumulator (or the user's accum type)
     result_type: FixedType = None  # type: ignore[assignment]
     notes: list[str] = field(default_factory=list)
+    fold: Fold | None = None  # Strategy/ReuseFactor schedule (None: fully parallel, one fold step)
+
+    @property
+    def schedule(self) -> Fold:
+        """The layer's fold over its kernel's units (``Kernel.fold_units``) and outputs."""
+        return self.fold if self.fold is not None else Fold(self.kernel.fold_units(self), self.n_out)
 
     @property
     def kind(self) -> str:

@@ -19,6 +19,7 @@ from toolchain.backends.exact.node import fixed_or_none, forced_result_type, inp
 from toolchain.backends.hls_types import from_fixed
 from toolchain.errors import UnsupportedError
 from toolchain.kernels import WeightArray
+from toolchain.kernels.fold import Fold, make_fold
 from toolchain.kernels.plan import DotPlan, Geometry, build_plan, choose_kernel, dot_core
 
 BIAS_ARRAY = ("arith_bias", "ab", "bias_t")  # every kernel's first array: the bias on the accumulator grid
@@ -31,12 +32,14 @@ def geometry(node) -> Geometry:
         return Geometry(n_chan=int(g("n_in")))
     if isinstance(node, Conv1D):
         return Geometry(in_width=int(g("in_width")), n_chan=int(g("n_chan")), filt_width=int(g("filt_width")),
-                        out_width=int(g("out_width")), stride_width=int(g("stride_width")), pad_left=int(g("pad_left")))
+                        out_width=int(g("out_width")), stride_width=int(g("stride_width")), pad_left=int(g("pad_left")),
+                        pad_right=int(g("pad_right")))
     return Geometry(in_height=int(g("in_height")), in_width=int(g("in_width")), n_chan=int(g("n_chan")),
                     filt_height=int(g("filt_height")), filt_width=int(g("filt_width")),
                     out_height=int(g("out_height")), out_width=int(g("out_width")),
                     stride_height=int(g("stride_height")), stride_width=int(g("stride_width")),
-                    pad_top=int(g("pad_top")), pad_left=int(g("pad_left")))
+                    pad_top=int(g("pad_top")), pad_left=int(g("pad_left")), pad_bottom=int(g("pad_bottom")),
+                    pad_right=int(g("pad_right")))
 
 
 def plan_arrays(plan: DotPlan) -> list[WeightArray]:
@@ -74,12 +77,13 @@ def checked_values(node, var, notes: list[str]) -> np.ndarray:
     return quantized
 
 
-def check_reuse_factor(node, n_terms: int) -> None:
-    """ReuseFactor must lie in 1..(terms per output pixel): a larger one has nothing left to share."""
-    reuse = node.get_attr("reuse_factor", 1)
-    if not isinstance(reuse, (int, np.integer)) or isinstance(reuse, bool) or not 1 <= reuse <= n_terms:
-        raise UnsupportedError(f"layer {node.name}: ReuseFactor {reuse!r} must be an integer in 1..{n_terms} (the "
-                               "layer's products per output pixel)", layer=node.name, key="ReuseFactor")
+def layer_fold(node, plan: DotPlan) -> Fold:
+    """The layer's fold from the user's ``ReuseFactor`` and ``Strategy`` (hls4ml's config lookup: LayerName ->
+    LayerType -> Model), checked against the kernel's terms.  hls4ml's own initialisers replace an invalid
+    ReuseFactor by the closest one they accept; arith4ml refuses it by name instead (``make_fold``)."""
+    config = node.model.config
+    return make_fold(node.name, plan.kernel.fold_units(plan), plan.n_out, config.get_reuse_factor(node),
+                     config.get_strategy(node) or "latency")
 
 
 @exact_type.register(Dense)
@@ -100,11 +104,12 @@ def _(node) -> None:
     core = dot_core(node.name, geometry(node), input_type(node), weights, bias,
                     weight_type=fixed_or_none(weight_var.type.precision),
                     bias_type=fixed_or_none(bias_var.type.precision) if bias_var is not None else None)
-    check_reuse_factor(node, core.n_in * core.n_out)
     kernel, choice_notes = choose_kernel(core, options["arithmetic"], backend.dot_kernels, options)
     notes += choice_notes
     accum = fixed_or_none(node.get_attr("accum_t").precision) if user_forced(node, "accum") else None
     plan = build_plan(core, kernel, options, result_type=forced_result_type(node), accum_type=accum, notes=notes)
+    plan.fold = layer_fold(node, plan)
+    node.set_attr("reuse_factor", int(node.model.config.get_reuse_factor(node)))  # the user's, not hls4ml's closest
     for note in plan.notes:
         if "narrower" in note:
             warnings.warn(f"layer {node.name}: {note}", stacklevel=2)
