@@ -35,6 +35,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_backends.py
 	$(PY) bench/bench_training.py
+	$(PY) bench/bench_cifar.py
 
 # Re-resolve requirements.in into requirements.lock in a clean venv (run after changing dependencies).
 lock:

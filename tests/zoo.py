@@ -273,3 +273,110 @@ def convert(model, backend: str, out_dir, io_type: str = "io_parallel", layer_co
     if compile:
         hm.compile()
     return hm
+
+
+# ---- CIFAR-10-sized ResNet-8 (benchmarks) -------------------------------------------------------------
+
+BN_EPS_DYADIC = 2.0 ** -10  # BatchNorm epsilon of cifar_resnet8(dyadic_bn=True): exact in float32 and float64
+
+
+def _calibrated_batchnorm(layer, m: np.ndarray, v: np.ndarray, rng, dyadic: bool) -> None:
+    """Set ``layer``'s statistics from the measured per-channel mean ``m`` and variance ``v`` of its input,
+    randomised: gamma in [0.5, 1.5], variance v x U(0.5, 2), mean m + N(0, 0.2 sd), beta N(0.2, 0.4).
+
+    ``dyadic``: gamma a multiple of 1/8, variance + epsilon a power of 4 (1/sqrt of it a power of two), mean
+    and beta multiples of 1/16, so that Keras' float32 BatchNorm (fused or not) computes exactly what the
+    exact scale-and-bias does."""
+    c = m.shape[0]
+    var = v * rng.uniform(0.5, 2.0, c)
+    mean = m + rng.normal(0, 0.2, c) * np.sqrt(v)
+    beta = rng.normal(0.2, 0.4, c)
+    if dyadic:
+        gamma = rng.integers(4, 13, c) / 8.0
+        j = np.clip(np.round(np.log(np.maximum(var, 1e-6)) / np.log(4.0)), -4, 12)
+        var = np.float32(4.0 ** j - BN_EPS_DYADIC)
+        assert np.array_equal(var.astype(np.float64) + BN_EPS_DYADIC, 4.0 ** j)
+        mean, beta = np.round(mean * 16) / 16, np.round(beta * 16) / 16
+    else:
+        gamma = rng.uniform(0.5, 1.5, c)
+    layer.set_weights([np.float32(gamma), np.float32(beta), np.float32(mean), np.float32(var)])
+
+
+def cifar_resnet8(seed: int = 0, weights: str = "po2", quantized_input: bool = True, pooling: str = "average",
+                  softmax: bool = True, n_classes: int = 10, prune: float = 0.2, dyadic_bn: bool = True,
+                  calibration: np.ndarray | None = None):
+    """MLPerf Tiny's image-classification ResNet-8 (CIFAR-10 sized: 32x32x3, ~78k parameters) in QKeras.
+
+    [``q_in``: ``input_quantizer``] -> 3x3 conv ``conv0`` (16) + BatchNorm ``bn0`` + quantized_relu(8, 4)
+    ``relu0``; three residual stacks i = 1, 2, 3 of 16, 32, 64 filters: 3x3 conv ``s{i}_conv1`` (stride 2 for
+    stacks 2 and 3) + ``s{i}_bn1`` + ``s{i}_relu1``, 3x3 conv ``s{i}_conv2`` + ``s{i}_bn2``; the skip is the
+    identity (stack 1) or a strided 1x1 conv ``s{i}_skip``; Add ``s{i}_add``, quantized relu ``s{i}_relu``;
+    then ``pooling='average'``: AveragePooling2D(8) ``pool`` + Flatten ``flatten`` (as MLPerf), or
+    ``'global'``: GlobalAveragePooling2D ``pool``; Dense ``logits`` (``n_classes``) [Activation ``softmax``].
+    All convolutions 'same' padding, biases ``quantized_bits(8, 3)``.
+
+    ``weights``: ``'po2'`` (``quantized_po2(4, 1)``, shift-add kernels on Bitshift) or ``'bits'``
+    (``quantized_bits(8, 0)``: integer weights for RNS; BatchNorm folds into them). Kernels N(0, sqrt(2 /
+    fan-in)) with a fraction ``prune`` exactly zero, biases N(0, 0.1). BatchNorm statistics are calibrated
+    (each BatchNorm, in order, on its input's per-channel mean and variance over ``calibration``, default 64
+    synthetic N(0, 2) images) and then randomised (``_calibrated_batchnorm``), so activations neither die nor
+    saturate. ``dyadic_bn`` (default): statistics on dyadic grids, epsilon 2**-10, so that with
+    ``quantized_input`` Keras' float32 forward pass is the exact value (C-sim can equal it bit for bit).
+    """
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
+
+    if weights not in ("po2", "bits"):
+        raise ValueError(f"weights must be 'po2' or 'bits', not {weights!r}")
+    if pooling not in ("average", "global"):
+        raise ValueError(f"pooling must be 'average' or 'global', not {pooling!r}")
+
+    def kq():
+        return po2() if weights == "po2" else quantized_bits(8, 0, alpha=1)
+
+    def conv(x, c, k, stride, name):
+        return QConv2D(c, k, strides=stride, padding="same", kernel_quantizer=kq(), bias_quantizer=_bias_quantizer(),
+                       name=name)(x)
+
+    def bn(x, name):
+        kw = {"epsilon": BN_EPS_DYADIC} if dyadic_bn else {}
+        return tf.keras.layers.BatchNormalization(name=name, **kw)(x)
+
+    def relu(x, name):
+        return QActivation(quantized_relu(8, 4), name=name)(x)
+
+    inp = tf.keras.Input((32, 32, 3), name="x_in")
+    h = relu(bn(conv(input_quantizer(inp) if quantized_input else inp, 16, 3, 1, "conv0"), "bn0"), "relu0")
+    prev = 16
+    for i, c in enumerate((16, 32, 64), 1):
+        stride = 1 if c == prev else 2
+        y = relu(bn(conv(h, c, 3, stride, f"s{i}_conv1"), f"s{i}_bn1"), f"s{i}_relu1")
+        y = bn(conv(y, c, 3, 1, f"s{i}_conv2"), f"s{i}_bn2")
+        skip = h if c == prev else conv(h, c, 1, stride, f"s{i}_skip")
+        h = relu(tf.keras.layers.Add(name=f"s{i}_add")([y, skip]), f"s{i}_relu")
+        prev = c
+    if pooling == "average":
+        h = tf.keras.layers.Flatten(name="flatten")(tf.keras.layers.AveragePooling2D(8, name="pool")(h))
+    else:
+        h = tf.keras.layers.GlobalAveragePooling2D(name="pool")(h)
+    out = QDense(n_classes, kernel_quantizer=kq(), bias_quantizer=_bias_quantizer(), name="logits")(h)
+    if softmax:
+        out = tf.keras.layers.Activation("softmax", name="softmax")(out)
+    model = tf.keras.Model(inp, out)
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if len(ws) == 2:  # conv / dense: kernel, bias
+            k = rng.normal(0, np.sqrt(2.0 / np.prod(ws[0].shape[:-1])), ws[0].shape)
+            if prune:
+                k[rng.random(k.shape) < prune] = 0.0
+            layer.set_weights([np.float32(k), np.float32(rng.normal(0, 0.1, ws[1].shape))])
+    x = raw_inputs(seed + 1, (32, 32, 3), 64, scale=2.0, jitter=0, outliers=False) if calibration is None \
+        else np.asarray(calibration, dtype=np.float32)
+    for layer in model.layers:  # in graph order: each BatchNorm sees its calibrated predecessors
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            a = tf.keras.Model(inp, layer.input).predict(x, batch_size=64, verbose=0).astype(np.float64)
+            a = a.reshape(-1, a.shape[-1])
+            _calibrated_batchnorm(layer, a.mean(0), a.var(0) + 1e-6, rng, dyadic_bn)
+    return model
