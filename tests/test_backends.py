@@ -92,17 +92,22 @@ def test_batch_predict_rejects_bad_input(compiled):
 
 
 @pytest.mark.parametrize("backend", ["Bitshift", "RNS"])
-def test_resource_strategy_with_reuse(tmp_path, backend):
-    """Strategy Resource and ReuseFactor > 1 (hls4ml transposes weights for its own Resource kernels):
-    our kernels read their own plan arrays, so C-sim stays exact and agrees with Keras."""
+def test_resource_strategy_with_reuse(tmp_path, backend, capsys):
+    """Strategy Resource and ReuseFactor 19 (hls4ml transposes weights for its own Resource kernels): our kernels
+    fold their own plan arrays (d0, 7 x 19: over the outputs; out, 19 x 3: over the inputs), so C-sim stays exact
+    and agrees with Keras."""
     from toolchain import reference
 
     model = zoo.mlp(11, "po2")
-    resource = {"Strategy": "Resource", "ReuseFactor": 4}
+    resource = {"Strategy": "Resource", "ReuseFactor": 19}
     hm = zoo.convert(model, backend, tmp_path / "prj", model_config=resource, layer_config={"*": resource})
     x = np.clip(zoo.raw_inputs(311, model.input_shape[1:]), -30, 30)
     y = hm.predict(x)
     assert np.array_equal(y, reference.predict(hm, x))
     y_keras = model.predict(x, verbose=0).reshape(len(x), -1)
     assert np.mean(np.argmax(y, 1) == np.argmax(y_keras, 1)) >= 0.95
-    assert "static const unsigned reuse_factor = 4;" in (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
+    params = (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
+    assert params.count("n_fold = 19,") == 2
+    assert "n_fold = 19, fold_in_steps = 1, fold_out_steps = 19;" in params
+    assert "n_fold = 19, fold_in_steps = 19, fold_out_steps = 1;" in params
+    assert "Invalid ReuseFactor" not in capsys.readouterr().out  # hls4ml's closest-value rule is not applied

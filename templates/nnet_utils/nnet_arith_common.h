@@ -12,6 +12,7 @@
 #include "ap_int.h"
 #include "hls_stream.h"
 #include <cmath>
+#include <type_traits>
 
 // ---- which code path: the C-simulation fast path or the hardware path -------------------------------
 // Every arith4ml branch between the two is keyed on ARITH4ML_HW_PATH.  Vitis HLS defines __SYNTHESIS__
@@ -35,12 +36,15 @@ struct dot_config {
     static const unsigned in_height = 1, in_width = 1, n_chan = 1;
     static const unsigned filt_height = 1, filt_width = 1;
     static const unsigned out_height = 1, out_width = 1;
-    static const unsigned stride_height = 1, stride_width = 1, pad_top = 0, pad_left = 0;
+    static const unsigned stride_height = 1, stride_width = 1, pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
     static const unsigned n_in = 1, n_out = 1;     // patch length (filt_h * filt_w * n_chan), outputs per pixel
     static const int acc_width = 32, acc_frac = 0; // exact accumulator: acc_width bits, acc_frac fractional
     static const int raw_width = 33;               // input codes widened to this (>= input width + 1)
+    static const int in_bits = 16;                 // width of the input type (what line buffers store per value)
     static const bool in_signed = true;
     static const unsigned reuse_factor = 1;
+    // fold (toolchain/kernels/fold.py): n_fold = fold_in_steps * fold_out_steps cycles of fold_in x fold_out terms
+    static const unsigned n_fold = 1, fold_in_steps = 1, fold_out_steps = 1, fold_in = 1, fold_out = 1;
 };
 
 // Integer types of exact codes and sums.  The hardware path always gets ap_int<W>/ap_uint<W>; the
@@ -401,17 +405,20 @@ Add:
     }
 }
 
-// Gather one convolution patch (filt_height x filt_width x n_chan, Keras order) for output pixel (oh, ow).
-// Positions in the zero padding get `pad`.
+// Gather one convolution patch (filt_height x filt_width x n_chan, Keras order) for output pixel (oh, ow) of a
+// whole frame (io_parallel).  Positions in the zero padding get `pad`.
 template <class T, typename CONFIG_T>
 void gather_patch(const T data[], T patch[CONFIG_T::filt_height * CONFIG_T::filt_width * CONFIG_T::n_chan], unsigned oh,
                   unsigned ow, const T &pad) {
 #pragma HLS INLINE
+PatchRows:
     for (unsigned fh = 0; fh < CONFIG_T::filt_height; fh++) {
+    PatchCols:
         for (unsigned fw = 0; fw < CONFIG_T::filt_width; fw++) {
             const int ih = int(oh * CONFIG_T::stride_height + fh) - int(CONFIG_T::pad_top);
             const int iw = int(ow * CONFIG_T::stride_width + fw) - int(CONFIG_T::pad_left);
             const bool inside = ih >= 0 && ih < int(CONFIG_T::in_height) && iw >= 0 && iw < int(CONFIG_T::in_width);
+        PatchChans:
             for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
                 const unsigned p = (fh * CONFIG_T::filt_width + fw) * CONFIG_T::n_chan + c;
                 patch[p] = inside ? data[(ih * CONFIG_T::in_width + iw) * CONFIG_T::n_chan + c] : pad;
@@ -420,26 +427,7 @@ void gather_patch(const T data[], T patch[CONFIG_T::filt_height * CONFIG_T::filt
     }
 }
 
-// io_stream adaptor: read a whole frame of beats into a flat array.
-template <class beat_T, class T, unsigned N> void read_frame(hls::stream<beat_T> &in, T flat[N]) {
-    for (unsigned b = 0; b < N / beat_T::size; b++) {
-#pragma HLS PIPELINE
-        beat_T beat = in.read();
-        for (unsigned k = 0; k < beat_T::size; k++) flat[b * beat_T::size + k] = beat[k];
-    }
-}
-
-// io_stream adaptor: write a flat array as beats.
-template <class beat_T, class T, unsigned N> void write_frame(const T flat[N], hls::stream<beat_T> &out) {
-    for (unsigned b = 0; b < N / beat_T::size; b++) {
-#pragma HLS PIPELINE
-        beat_T beat;
-        for (unsigned k = 0; k < beat_T::size; k++) beat[k] = flat[b * beat_T::size + k];
-        out.write(beat);
-    }
-}
-
-// Raw codes of a whole input frame, widened to the accumulator.
+// Raw codes of a whole input frame, widened to raw_T (the RNS kernel's io_parallel frame).
 template <class data_T, typename CONFIG_T, class raw_T>
 void raw_frame(const data_T data[], raw_T raw[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan]) {
 #pragma HLS INLINE
@@ -457,72 +445,384 @@ template <class acc_T, class sign_T> inline acc_T signed_term(const acc_T &term,
     return ((term & keep) ^ negate) - negate;
 }
 
-// Ordinary product, for layers whose weights are neither power-of-two nor ternary.
-struct mult_kernel {
-    template <typename CONFIG_T, class acc_T>
-    static void dot(const acc_T x[CONFIG_T::n_in], acc_T acc[CONFIG_T::n_out],
-                    const typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out]) {
+// ==== The dot-product kernel interface ============================================================================
+// A Dense/Conv layer is a frame (io_parallel: dot_frame; io_stream: dot_stream with line buffers, or dense_stream)
+// around a kernel.  A kernel is a struct with
+//   template <class CONFIG_T> struct element { typedef ... type; };      one input value as the line buffer and the
+//                                                                         window hold it (its code, or its residues)
+//   template <class CONFIG_T> struct accumulator { typedef ... type; };  one output's running sum
+//   template <class CONFIG_T, class data_T> static element encode(const data_T &x);   once per input value
+//   template <class CONFIG_T> static void init(accumulator &acc, const bias_t &bias);
+//   template <class CONFIG_T> static void fold(const element x[n_in], accumulator acc[n_out], unsigned ri,
+//                                               unsigned d, const WEIGHTS *...);  the terms of fold step (ri, d)
+//   template <class CONFIG_T, class res_T> static res_T result(const accumulator &acc, const bias_t &bias);
+// A value-initialised element (element()) encodes 0: the frames use it for the zero padding.
+//
+// Folding (toolchain/kernels/fold.py): fold step (ri, d) adds the terms of units [ri * fold_in, (ri + 1) * fold_in)
+// to outputs [d * fold_out, (d + 1) * fold_out); the weight ROMs are stored in fold order, so step
+// ri * fold_out_steps + d reads one row of fold_in * fold_out words.  n_fold = 1 (Strategy Latency) is one step
+// holding every term; n_fold = ReuseFactor (Strategy Resource) shares fold_in * fold_out term units over n_fold
+// cycles.
+
+// Index of term (s, t) of fold step (ri, d) in a fold-ordered ROM.
+template <typename CONFIG_T> inline unsigned fold_index(unsigned ri, unsigned d, unsigned s, unsigned t) {
 #pragma HLS INLINE
-        const auto *rom = weight_rom<CONFIG_T, 0, CONFIG_T::n_in * CONFIG_T::n_out, long long>(weights);
-        for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-#pragma HLS UNROLL
-            for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-#pragma HLS UNROLL
-                const auto w = rom[i * CONFIG_T::n_out + o];
-                if (w == 0) continue; // pruned weight: no product is generated
-                acc[o] += x[i] * acc_T(w);
+    return ((ri * CONFIG_T::fold_out_steps + d) * CONFIG_T::fold_in + s) * CONFIG_T::fold_out + t;
+}
+
+// How the fold steps of one output pixel are scheduled.
+template <bool FOLDED> struct fold_schedule {
+    // Latency: one step with every term; the caller pipelines per output pixel with II = reuse_factor.
+    template <class KERNEL, typename CONFIG_T, class elem_T, class acc_T, class... WEIGHTS>
+    static void terms(const elem_T x[CONFIG_T::n_in], acc_T acc[CONFIG_T::n_out], const WEIGHTS *...weights) {
+#pragma HLS INLINE
+        KERNEL::template fold<CONFIG_T>(x, acc, 0, 0, weights...);
+    }
+};
+template <> struct fold_schedule<true> {
+    // Resource: n_fold cycles, each computing fold_in * fold_out terms on shared units and reading one ROM row.
+    template <class KERNEL, typename CONFIG_T, class elem_T, class acc_T, class... WEIGHTS>
+    static void terms(const elem_T x[CONFIG_T::n_in], acc_T acc[CONFIG_T::n_out], const WEIGHTS *...weights) {
+#pragma HLS INLINE
+    FoldIn:
+        for (unsigned ri = 0; ri < CONFIG_T::fold_in_steps; ri++) {
+        FoldOut:
+            for (unsigned d = 0; d < CONFIG_T::fold_out_steps; d++) {
+#pragma HLS PIPELINE II = 1
+                KERNEL::template fold<CONFIG_T>(x, acc, ri, d, weights...);
             }
         }
     }
 };
 
-// The layer: every output pixel; KERNEL::dot adds the patch's terms to all n_out exact accumulators,
-// which start at the bias (already on the accumulator grid).
+// One output pixel: accumulators from the biases, the fold steps, the results.
+template <class KERNEL, typename CONFIG_T, class elem_T, class res_T, class... WEIGHTS>
+void dot_pixel(const elem_T x[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
+               const typename CONFIG_T::bias_t biases[CONFIG_T::n_out], const WEIGHTS *...weights) {
+#pragma HLS INLINE
+    typedef typename KERNEL::template accumulator<CONFIG_T>::type acc_T;
+    acc_T acc[CONFIG_T::n_out];
+#pragma HLS ARRAY_PARTITION variable = acc complete
+InitAcc:
+    for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
+#pragma HLS UNROLL
+        KERNEL::template init<CONFIG_T>(acc[o], biases[o]);
+    }
+    fold_schedule<(CONFIG_T::n_fold > 1)>::template terms<KERNEL, CONFIG_T>(x, acc, weights...);
+Result:
+    for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
+#pragma HLS UNROLL
+        res[o] = KERNEL::template result<CONFIG_T, res_T>(acc[o], biases[o]);
+    }
+}
+
+// ---- io_parallel: the whole frame is an array; every input value is encoded once -------------------------------
+
+// Output pixel (oh, ow) of a frame of encoded inputs.
+template <class KERNEL, typename CONFIG_T, class elem_T, class res_T, class... WEIGHTS>
+void frame_pixel(const elem_T frame[], res_T res[], unsigned oh, unsigned ow,
+                 const typename CONFIG_T::bias_t biases[CONFIG_T::n_out], const WEIGHTS *...weights) {
+#pragma HLS INLINE
+    elem_T patch[CONFIG_T::n_in];
+#pragma HLS ARRAY_PARTITION variable = patch complete
+    gather_patch<elem_T, CONFIG_T>(frame, patch, oh, ow, elem_T());
+    dot_pixel<KERNEL, CONFIG_T>(patch, &res[(oh * CONFIG_T::out_width + ow) * CONFIG_T::n_out], biases, weights...);
+}
+
+// The output-pixel loops, one per schedule: Latency pipelines each output pixel with II = reuse_factor; Resource
+// leaves them sequential and pipelines the fold loop inside (fold_schedule<true>).
+template <bool FOLDED> struct frame_loops {
+    template <class KERNEL, typename CONFIG_T, class elem_T, class res_T, class... WEIGHTS>
+    static void run(const elem_T frame[], res_T res[], const typename CONFIG_T::bias_t biases[CONFIG_T::n_out],
+                    const WEIGHTS *...weights) {
+#pragma HLS INLINE
+    OutRows:
+        for (unsigned oh = 0; oh < CONFIG_T::out_height; oh++) {
+        OutCols:
+            for (unsigned ow = 0; ow < CONFIG_T::out_width; ow++) {
+#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
+                frame_pixel<KERNEL, CONFIG_T>(frame, res, oh, ow, biases, weights...);
+            }
+        }
+    }
+};
+template <> struct frame_loops<true> {
+    template <class KERNEL, typename CONFIG_T, class elem_T, class res_T, class... WEIGHTS>
+    static void run(const elem_T frame[], res_T res[], const typename CONFIG_T::bias_t biases[CONFIG_T::n_out],
+                    const WEIGHTS *...weights) {
+#pragma HLS INLINE
+    OutRows:
+        for (unsigned oh = 0; oh < CONFIG_T::out_height; oh++) {
+        OutCols:
+            for (unsigned ow = 0; ow < CONFIG_T::out_width; ow++) {
+                frame_pixel<KERNEL, CONFIG_T>(frame, res, oh, ow, biases, weights...);
+            }
+        }
+    }
+};
+
+// An io_parallel Dense/Conv layer (Dense: the 1x1 frame with n_chan = n_in).
 template <class KERNEL, class data_T, class res_T, typename CONFIG_T, class... WEIGHTS>
 void dot_frame(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan],
                res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_out],
                const typename CONFIG_T::bias_t biases[CONFIG_T::n_out], const WEIGHTS *...weights) {
-#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
-    // raw_width >= acc_width, so one exact integer type serves inputs, terms and the accumulator
-    typedef typename exact_int<CONFIG_T::raw_width>::type acc_int;
-    acc_int raw[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan];
-    raw_frame<data_T, CONFIG_T, acc_int>(data, raw);
-    acc_int patch[CONFIG_T::n_in];
-    acc_int acc[CONFIG_T::n_out];
-    for (unsigned oh = 0; oh < CONFIG_T::out_height; oh++) {
-        for (unsigned ow = 0; ow < CONFIG_T::out_width; ow++) {
-            gather_patch<acc_int, CONFIG_T>(raw, patch, oh, ow, acc_int(0));
-            for (unsigned o = 0; o < CONFIG_T::n_out; o++) acc[o] = biases[o];
-            KERNEL::template dot<CONFIG_T, acc_int>(patch, acc, weights...);
-            for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-                res[(oh * CONFIG_T::out_width + ow) * CONFIG_T::n_out + o] =
-                    cast_result<CONFIG_T::acc_width, CONFIG_T::acc_frac, typename CONFIG_T::accum_t, res_T, false>(acc[o]);
+#pragma HLS function_instantiate variable = biases
+#pragma HLS ARRAY_PARTITION variable = biases complete
+    typedef typename KERNEL::template element<CONFIG_T>::type elem_T;
+    const unsigned n_frame = CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan;
+    elem_T frame[n_frame];
+#pragma HLS ARRAY_PARTITION variable = frame complete
+Encode:
+    for (unsigned k = 0; k < n_frame; k++) {
+#pragma HLS UNROLL
+        frame[k] = KERNEL::template encode<CONFIG_T>(data[k]);
+    }
+    frame_loops<(CONFIG_T::n_fold > 1)>::template run<KERNEL, CONFIG_T>(frame, res, biases, weights...);
+}
+
+// ---- io_stream: one input pixel (a beat of n_chan values) in, output pixels out as their windows complete -------
+// The stream walks the padded grid (pad_top + in_height + pad_bottom rows of pad_left + in_width + pad_right
+// columns); padding positions read nothing from the stream and shift encoded zeros in.  The line buffer keeps the
+// previous filt_height - 1 rows of the in_width real columns (padding columns are zeros and are not stored); the
+// window holds the patch of the current position in Keras order (filt_h, filt_w, chan).
+template <typename CONFIG_T> struct line_buffer_shape {
+    static const unsigned rows = CONFIG_T::filt_height > 1 ? CONFIG_T::filt_height - 1 : 1; // an array needs one row
+};
+
+// Where the walk is: the next output row and the padded row that completes it, the same for columns.
+struct stream_counters {
+    unsigned oh, next_row, ow, next_col;
+};
+
+// One position (ph, pw) of the padded grid: read and encode a pixel if it is inside, update the line buffer and the
+// window, and if an output window is complete (stride-aligned) compute and write that output pixel.
+template <class KERNEL, class data_T, class res_T, typename CONFIG_T, class elem_T, class... WEIGHTS>
+void stream_position(hls::stream<data_T> &data, hls::stream<res_T> &res,
+                     elem_T line_buffer[line_buffer_shape<CONFIG_T>::rows][CONFIG_T::in_width][CONFIG_T::n_chan],
+                     elem_T window[CONFIG_T::n_in], stream_counters &st, unsigned ph, unsigned pw,
+                     const typename CONFIG_T::bias_t biases[CONFIG_T::n_out], const WEIGHTS *...weights) {
+#pragma HLS INLINE
+    const unsigned fh_last = CONFIG_T::filt_height - 1, fw_last = CONFIG_T::filt_width - 1;
+    const bool row_in = ph >= CONFIG_T::pad_top && ph < CONFIG_T::pad_top + CONFIG_T::in_height;
+    const bool col_in = pw >= CONFIG_T::pad_left && pw < CONFIG_T::pad_left + CONFIG_T::in_width;
+    elem_T pixel[CONFIG_T::n_chan];
+#pragma HLS ARRAY_PARTITION variable = pixel complete
+    if (row_in && col_in) {
+        const data_T beat = data.read();
+    EncodePixel:
+        for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
+#pragma HLS UNROLL
+            pixel[c] = KERNEL::template encode<CONFIG_T>(beat[c]);
+        }
+    } else {
+    PadPixel:
+        for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
+#pragma HLS UNROLL
+            pixel[c] = elem_T();
+        }
+    }
+    // shift the window one column left
+ShiftWindowRows:
+    for (unsigned fh = 0; fh < CONFIG_T::filt_height; fh++) {
+#pragma HLS UNROLL
+    ShiftWindowCols:
+        for (unsigned fw = 0; fw < fw_last; fw++) {
+#pragma HLS UNROLL
+        ShiftWindowChans:
+            for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
+#pragma HLS UNROLL
+                window[(fh * CONFIG_T::filt_width + fw) * CONFIG_T::n_chan + c] =
+                    window[(fh * CONFIG_T::filt_width + fw + 1) * CONFIG_T::n_chan + c];
             }
         }
     }
+    // the new window column: filt_height - 1 rows from the line buffer and this pixel (zeros in a padding column)
+    const unsigned iw = col_in ? pw - CONFIG_T::pad_left : 0;
+NewColumn:
+    for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
+#pragma HLS UNROLL
+    NewColumnRows:
+        for (unsigned fh = 0; fh < fh_last; fh++) {
+#pragma HLS UNROLL
+            window[(fh * CONFIG_T::filt_width + fw_last) * CONFIG_T::n_chan + c] =
+                col_in ? line_buffer[fh][iw][c] : elem_T();
+        }
+        window[(fh_last * CONFIG_T::filt_width + fw_last) * CONFIG_T::n_chan + c] = pixel[c];
+    }
+    if (col_in) {
+    ShiftLineBuffer:
+        for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
+#pragma HLS UNROLL
+            for (unsigned r = 0; r + 1 < fh_last; r++) {
+#pragma HLS UNROLL
+                line_buffer[r][iw][c] = line_buffer[r + 1][iw][c];
+            }
+            if (fh_last > 0) line_buffer[fh_last > 0 ? fh_last - 1 : 0][iw][c] = pixel[c];
+        }
+    }
+    const bool at_col = pw == st.next_col;
+    if (ph == st.next_row && st.oh < CONFIG_T::out_height && at_col && st.ow < CONFIG_T::out_width) {
+        typename res_T::value_type out[CONFIG_T::n_out];
+#pragma HLS ARRAY_PARTITION variable = out complete
+        dot_pixel<KERNEL, CONFIG_T>(window, out, biases, weights...);
+        res_T beat;
+    WriteOutput:
+        for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
+#pragma HLS UNROLL
+            beat[o] = out[o];
+        }
+        res.write(beat);
+    }
+    if (at_col) {
+        st.next_col += CONFIG_T::stride_width;
+        st.ow++;
+    }
 }
 
-// The io_parallel dot layer as a type (run = dot_frame), for frame_stream.
-template <class KERNEL> struct dot_layer {
-    template <class data_T, class res_T, typename CONFIG_T, class... ARGS>
-    static void run(const data_T data[], res_T res[], const ARGS *...args) {
+// The padded-grid loops, one per schedule (as frame_loops).
+template <bool FOLDED> struct stream_loops {
+    template <class KERNEL, class data_T, class res_T, typename CONFIG_T, class elem_T, class... WEIGHTS>
+    static void run(hls::stream<data_T> &data, hls::stream<res_T> &res,
+                    elem_T line_buffer[line_buffer_shape<CONFIG_T>::rows][CONFIG_T::in_width][CONFIG_T::n_chan],
+                    elem_T window[CONFIG_T::n_in], stream_counters &st,
+                    const typename CONFIG_T::bias_t biases[CONFIG_T::n_out], const WEIGHTS *...weights) {
 #pragma HLS INLINE
-        dot_frame<KERNEL, data_T, res_T, CONFIG_T>(data, res, args...);
+    PaddedRows:
+        for (unsigned ph = 0; ph < CONFIG_T::pad_top + CONFIG_T::in_height + CONFIG_T::pad_bottom; ph++) {
+            st.ow = 0;
+            st.next_col = CONFIG_T::filt_width - 1;
+        PaddedCols:
+            for (unsigned pw = 0; pw < CONFIG_T::pad_left + CONFIG_T::in_width + CONFIG_T::pad_right; pw++) {
+#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
+                stream_position<KERNEL, data_T, res_T, CONFIG_T>(data, res, line_buffer, window, st, ph, pw, biases,
+                                                                 weights...);
+            }
+            if (ph == st.next_row) {
+                st.next_row += CONFIG_T::stride_height;
+                st.oh++;
+            }
+        }
+    }
+};
+template <> struct stream_loops<true> {
+    template <class KERNEL, class data_T, class res_T, typename CONFIG_T, class elem_T, class... WEIGHTS>
+    static void run(hls::stream<data_T> &data, hls::stream<res_T> &res,
+                    elem_T line_buffer[line_buffer_shape<CONFIG_T>::rows][CONFIG_T::in_width][CONFIG_T::n_chan],
+                    elem_T window[CONFIG_T::n_in], stream_counters &st,
+                    const typename CONFIG_T::bias_t biases[CONFIG_T::n_out], const WEIGHTS *...weights) {
+#pragma HLS INLINE
+    PaddedRows:
+        for (unsigned ph = 0; ph < CONFIG_T::pad_top + CONFIG_T::in_height + CONFIG_T::pad_bottom; ph++) {
+            st.ow = 0;
+            st.next_col = CONFIG_T::filt_width - 1;
+        PaddedCols:
+            for (unsigned pw = 0; pw < CONFIG_T::pad_left + CONFIG_T::in_width + CONFIG_T::pad_right; pw++) {
+                stream_position<KERNEL, data_T, res_T, CONFIG_T>(data, res, line_buffer, window, st, ph, pw, biases,
+                                                                 weights...);
+            }
+            if (ph == st.next_row) {
+                st.next_row += CONFIG_T::stride_height;
+                st.oh++;
+            }
+        }
     }
 };
 
-// io_stream: buffer one frame, run the io_parallel LAYER on it (biases and weights in args), stream
-// the result out.
-template <class LAYER, class data_T, class res_T, typename CONFIG_T, class... ARGS>
-void frame_stream(hls::stream<data_T> &data, hls::stream<res_T> &res, const ARGS *...args) {
-    const unsigned n_in_total = CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan;
-    const unsigned n_out_total = CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_out;
-    typename data_T::value_type in_flat[n_in_total];
-    typename res_T::value_type out_flat[n_out_total];
-    read_frame<data_T, typename data_T::value_type, n_in_total>(data, in_flat);
-    LAYER::template run<typename data_T::value_type, typename res_T::value_type, CONFIG_T>(in_flat, out_flat, args...);
-    write_frame<res_T, typename res_T::value_type, n_out_total>(out_flat, res);
+// An io_stream Conv1D/Conv2D layer: beats of n_chan values per pixel in, beats of n_out values per pixel out.
+template <class KERNEL, class data_T, class res_T, typename CONFIG_T, class... WEIGHTS>
+void dot_stream(hls::stream<data_T> &data, hls::stream<res_T> &res, const typename CONFIG_T::bias_t biases[CONFIG_T::n_out],
+                const WEIGHTS *...weights) {
+#pragma HLS function_instantiate variable = biases
+#pragma HLS ARRAY_PARTITION variable = biases complete
+    static_assert(data_T::size == CONFIG_T::n_chan, "io_stream convolution: one input beat must hold one pixel");
+    static_assert(res_T::size == CONFIG_T::n_out, "io_stream convolution: one output beat must hold one pixel");
+    typedef typename KERNEL::template element<CONFIG_T>::type elem_T;
+    // every row of the line buffer is one memory of in_width words of n_chan elements; the window is registers
+    elem_T line_buffer[line_buffer_shape<CONFIG_T>::rows][CONFIG_T::in_width][CONFIG_T::n_chan];
+#pragma HLS ARRAY_PARTITION variable = line_buffer complete dim = 1
+#pragma HLS ARRAY_PARTITION variable = line_buffer complete dim = 3
+    elem_T window[CONFIG_T::n_in];
+#pragma HLS ARRAY_PARTITION variable = window complete
+    stream_counters st = {0, CONFIG_T::filt_height - 1, 0, 0};
+    stream_loops<(CONFIG_T::n_fold > 1)>::template run<KERNEL, data_T, res_T, CONFIG_T>(data, res, line_buffer, window, st,
+                                                                                        biases, weights...);
 }
+
+// An io_stream Dense layer: read the n_in inputs (in beats of any size), one output pixel, write it in beats.
+template <class KERNEL, class data_T, class res_T, typename CONFIG_T, class... WEIGHTS>
+void dense_stream(hls::stream<data_T> &data, hls::stream<res_T> &res,
+                  const typename CONFIG_T::bias_t biases[CONFIG_T::n_out], const WEIGHTS *...weights) {
+#pragma HLS function_instantiate variable = biases
+#pragma HLS ARRAY_PARTITION variable = biases complete
+    typedef typename KERNEL::template element<CONFIG_T>::type elem_T;
+    elem_T x[CONFIG_T::n_in];
+#pragma HLS ARRAY_PARTITION variable = x complete
+    typename res_T::value_type out[CONFIG_T::n_out];
+#pragma HLS ARRAY_PARTITION variable = out complete
+ReadInputs:
+    for (unsigned b = 0; b < CONFIG_T::n_in / data_T::size; b++) {
+#pragma HLS PIPELINE
+        const data_T beat = data.read();
+        for (unsigned k = 0; k < data_T::size; k++) x[b * data_T::size + k] = KERNEL::template encode<CONFIG_T>(beat[k]);
+    }
+    dot_pixel<KERNEL, CONFIG_T>(x, out, biases, weights...);
+WriteOutputs:
+    for (unsigned b = 0; b < CONFIG_T::n_out / res_T::size; b++) {
+#pragma HLS PIPELINE
+        res_T beat;
+        for (unsigned k = 0; k < res_T::size; k++) beat[k] = out[b * res_T::size + k];
+        res.write(beat);
+    }
+}
+
+// ==== Binary kernels: exact two's-complement sums ==============================================================
+// Elements are the input codes at the input's own width (what the line buffer stores); the accumulator is the
+// exact integer of raw_width bits (>= acc_width) that starts at the bias, already on the accumulator grid.
+struct binary_kernel {
+    template <typename CONFIG_T> struct element {
+        typedef typename std::conditional<CONFIG_T::in_signed, typename exact_int<CONFIG_T::in_bits>::type,
+                                          typename exact_uint<CONFIG_T::in_bits>::type>::type type;
+    };
+    template <typename CONFIG_T> struct accumulator {
+        typedef typename exact_int<CONFIG_T::raw_width>::type type;
+    };
+    template <typename CONFIG_T, class data_T> static typename element<CONFIG_T>::type encode(const data_T &x) {
+#pragma HLS INLINE
+        return raw_code<typename element<CONFIG_T>::type>(x);
+    }
+    template <typename CONFIG_T>
+    static void init(typename accumulator<CONFIG_T>::type &acc, const typename CONFIG_T::bias_t &bias) {
+#pragma HLS INLINE
+        acc = bias;
+    }
+    template <typename CONFIG_T, class res_T>
+    static res_T result(const typename accumulator<CONFIG_T>::type &acc, const typename CONFIG_T::bias_t &) {
+#pragma HLS INLINE
+        return cast_result<CONFIG_T::acc_width, CONFIG_T::acc_frac, typename CONFIG_T::accum_t, res_T, false>(acc);
+    }
+};
+
+// Ordinary products, for layers whose weights are neither power-of-two nor ternary.  A zero weight is a constant
+// 0 once the ROM is constant-propagated (Latency), so its product vanishes.
+struct mult_kernel : binary_kernel {
+    template <typename CONFIG_T, class elem_T, class acc_T>
+    static void fold(const elem_T x[CONFIG_T::n_in], acc_T acc[CONFIG_T::n_out], unsigned ri, unsigned d,
+                     const typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out]) {
+#pragma HLS function_instantiate variable = weights
+#pragma HLS ARRAY_RESHAPE variable = weights cyclic factor = CONFIG_T::fold_in * CONFIG_T::fold_out
+        const auto *rom = weight_rom<CONFIG_T, 0, CONFIG_T::n_in * CONFIG_T::n_out, acc_T>(weights);
+    Inputs:
+        for (unsigned s = 0; s < CONFIG_T::fold_in; s++) {
+#pragma HLS UNROLL
+        Outputs:
+            for (unsigned t = 0; t < CONFIG_T::fold_out; t++) {
+#pragma HLS UNROLL
+                acc[d * CONFIG_T::fold_out + t] +=
+                    acc_T(x[ri * CONFIG_T::fold_in + s]) * rom[fold_index<CONFIG_T>(ri, d, s, t)];
+            }
+        }
+    }
+};
 
 } // namespace arith
 } // namespace nnet

@@ -20,6 +20,7 @@ import numpy as np
 from hls4ml.backends import VivadoBackend
 from hls4ml.backends.template import Template
 from hls4ml.model.flow import register_flow
+from hls4ml.model.layers import Conv1D, Conv2D, Dense
 from hls4ml.model.optimizer import extract_optimizers_from_path, get_backend_passes, get_optimizer
 
 from toolchain.backends.attributes import arithmetic_option, register_attributes
@@ -29,6 +30,7 @@ from toolchain.kernels.plan import AUTO
 from toolchain.resources import templates_dir
 from toolchain.simlib import run_build
 
+DOT_LAYERS = (Dense, Conv1D, Conv2D)  # planned by arith_exact_types: an arith4ml kernel computes each
 COMMON_HEADER = "nnet_utils/nnet_arith_common.h"  # the frame, casts and C-sim fast path every kernel uses
 
 # hls4ml 1.3's model-level 'convert' flow, with 'fuse_batch_normalization' and 'merge_linear_activation' replaced
@@ -44,10 +46,12 @@ CONVERT_PASSES = (
     "infer_precision_types",
 )
 GRAPH_OPTIMIZE_PASSES = ("remove_nop_batch_normalization",)  # hls4ml's model-level 'optimize' flow
-# Vivado's backend flows, as VivadoBackend._register_flows declares them
+# Vivado's backend flows, as VivadoBackend._register_flows declares them, less the passes whose output no
+# arith4ml kernel uses: our io_stream convolutions pad inside the stream (no ZeroPadding layer before them), and
+# our frames gather their own patches (no im2col or streaming-instruction code in nnet_code_gen.h, nor hls4ml's
+# unrolled Resource dense).  Every Dense/Conv layer is planned (or refused), so no hls4ml kernel needs them.
 STREAMING_PASSES = (
-    "vivado:inplace_stream_flatten", "vivado:reshape_stream", "vivado:clone_output",
-    "vivado:insert_zero_padding_before_conv1d", "vivado:insert_zero_padding_before_conv2d", "vivado:broadcast_stream",
+    "vivado:inplace_stream_flatten", "vivado:reshape_stream", "vivado:clone_output", "vivado:broadcast_stream",
 )
 QUANTIZATION_PASSES = (
     "vivado:merge_batch_norm_quantized_tanh", "vivado:quantize_dense_output", "fuse_consecutive_batch_normalization",
@@ -63,8 +67,7 @@ OPTIMIZATION_PASSES = (
     "vivado:process_fixed_point_quantizer_layer", "{ours}:arith_exact_types", "infer_precision_types",
 )
 SPECIFIC_TYPES_PASSES = (
-    "vivado:transform_types", "vivado:register_bram_weights", "vivado:generate_conv_streaming_instructions",
-    "vivado:apply_resource_strategy", "vivado:generate_conv_im2col", "vivado:generate_unrolled_dense_resource",
+    "vivado:transform_types", "vivado:register_bram_weights", "vivado:apply_resource_strategy",
     "vivado:set_pipeline_style", "vivado:d_a_latency_dense_template", "vivado:d_a_latency_conv_template",
     "vivado:d_a_combinational_template",
 )
@@ -131,6 +134,14 @@ class Arith4mlBackend(VivadoBackend):
         vivado = [name for name in get_backend_passes("vivado") if isinstance(get_optimizer(name), Template)]
         ours = [name for name in get_backend_passes(self.name) if isinstance(get_optimizer(name), Template)]
         return vivado + ours
+
+    def set_closest_reuse_factor(self, layer, n_in, n_out, attribute="reuse_factor", include_max_rf=True):
+        """hls4ml's rule (replace an invalid ReuseFactor by the closest valid one, with a printed warning) for
+        every layer but Dense/Conv: arith4ml's kernels fold by their own rule and refuse an invalid ReuseFactor
+        by name (``toolchain.kernels.fold.make_fold``, from ``arith_exact_types``)."""
+        if isinstance(layer, DOT_LAYERS):
+            return
+        super().set_closest_reuse_factor(layer, n_in, n_out, attribute=attribute, include_max_rf=include_max_rf)
 
     def compile(self, model) -> str:
         """hls4ml's compile step (run the project's build_lib.sh), with the build's output in build.log and

@@ -15,8 +15,9 @@ of FINN's custom ops, the kernel owns everything that depends on the datapath:
   ``fast_accumulate``: the same integers, fast (what ``toolchain.reference``
   calls by default; the exact product unless a kernel's terms are not exact);
 * ``weight_arrays``: the constant arrays the C++ reads;
-* ``header``, ``config_template``, ``function_template``, ``stream_layer``:
-  its C++ header and config/call templates (hls4ml's ``{name}`` placeholders);
+* ``header``, ``config_template``, ``cpp_kernel``: its C++ header, config struct template (hls4ml's ``{name}``
+  placeholders) and the kernel struct the frames of ``nnet_arith_common.h`` call (``fold`` adds the terms of
+  one fold step; ``fold_units`` says what ReuseFactor folds besides the outputs);
 * ``generated_terms``, ``dense_terms``, ``multiplications``, ``report_fields``:
   what the report counts.
 
@@ -76,6 +77,7 @@ class WeightArray:
     signed: bool
     lo: int | None = None
     hi: int | None = None
+    folded: bool = False  # True: the last two axes are (fold units, n_out), written in fold order (kernels/fold.py)
 
     @property
     def value_range(self) -> tuple[int, int]:
@@ -92,17 +94,25 @@ DOT_CONFIG_FIELDS = """\
     static const unsigned out_height = {out_height}, out_width = {out_width};
     static const unsigned stride_height = {stride_height}, stride_width = {stride_width};
     static const unsigned pad_top = {pad_top}, pad_left = {pad_left};
+    static const unsigned pad_bottom = {pad_bottom}, pad_right = {pad_right};
     static const unsigned n_in = {n_in}, n_out = {n_out};
     static const int acc_width = {acc_width}, acc_frac = {acc_frac};
     static const int raw_width = {raw_width};
+    static const int in_bits = {in_bits};
     static const bool in_signed = {in_signed};
     static const unsigned reuse_factor = {reuse_factor};
+    static const unsigned n_fold = {n_fold}, fold_in_steps = {fold_in_steps}, fold_out_steps = {fold_out_steps};
+    static const unsigned fold_in = {fold_in}, fold_out = {fold_out};
     typedef {accum_t} accum_t;
     typedef {bias_t} bias_t;"""
 
-# io_stream: every kernel's io_parallel layer behind the frame adaptor of nnet_arith_common.h
-STREAM_CALL_TEMPLATE = ("nnet::arith::frame_stream<{stream_layer}, {input_t}, {output_t}, {config}>"
+# The frames of nnet_arith_common.h around a kernel struct ({kernel}): io_parallel, io_stream convolution (line
+# buffers) and io_stream Dense
+FRAME_CALL_TEMPLATE = "nnet::arith::dot_frame<{kernel}, {input_t}, {output_t}, {config}>({input}, {output}, {weights});"
+STREAM_CALL_TEMPLATE = ("nnet::arith::dot_stream<{kernel}, {input_t}, {output_t}, {config}>"
                         "({input}, {output}, {weights});")
+DENSE_STREAM_CALL_TEMPLATE = ("nnet::arith::dense_stream<{kernel}, {input_t}, {output_t}, {config}>"
+                              "({input}, {output}, {weights});")
 
 
 class Kernel:
@@ -112,8 +122,7 @@ class Kernel:
     arithmetic: ClassVar[str]  # value of the ``Arithmetic`` config key that requests it: 'bitshift'
     header: ClassVar[str]  # C++ header, relative to the project's firmware/: 'nnet_utils/nnet_bitshift.h'
     config_template: ClassVar[str]  # struct config{index} : ... {{ {dot_config} ... }};
-    function_template: ClassVar[str]  # io_parallel call
-    stream_layer: ClassVar[str]  # the io_parallel layer as a type, for frame_stream
+    cpp_kernel: ClassVar[str]  # the C++ kernel struct the frames take: 'nnet::arith::shift_kernel'
     options: ClassVar[tuple[Option, ...]] = ()
     # True: 'Arithmetic: auto' picks this kernel only when one of its options is set for the layer
     opt_in: ClassVar[bool] = False
@@ -191,3 +200,30 @@ class Kernel:
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}>"
+
+    # ---- resource estimate (toolchain.estimate, docs/estimate.md) -------------------------------------------
+
+    def element_bits(self, plan: DotPlan) -> int:
+        """Bits of one input element as the layer's line buffer and window hold it: the input code's width."""
+        return plan.x_type.width
+
+    def word_bits(self, plan: DotPlan) -> int:
+        """Bits of one fold unit's word in a folded weight ROM: one element of each per-(unit, output) array,
+        as wide as its C++ type."""
+        from toolchain.arith import fixed
+
+        units = self.fold_units(plan) * plan.n_out
+        arrays = [a for a in self.weight_arrays(plan)
+                  if getattr(a, "folded", False) or np.asarray(a.data).size == units]
+        return sum(fixed.bits_for_range(min(a.value_range[0], 0), max(a.value_range[1], 0), a.signed) for a in arrays)
+
+    def cost(self, plan: DotPlan, io_type: str = "io_parallel"):
+        """The datapath of one output pixel at the plan's fold (a ``toolchain.estimate.KernelCost``): per term one
+        adder of the accumulator's width (the default: a constant shift or sign is wiring); one accumulator
+        register per output.  Subclasses add what their terms need besides the adder."""
+        from toolchain import estimate as est
+
+        acc = plan.acc_type_width
+        units = est.term_units(plan)
+        return est.KernelCost(units=units, lut=units * est.adder_luts(acc), word_bits=self.word_bits(plan),
+                              register_bits=plan.n_out * acc, register_widths=(acc,))

@@ -15,8 +15,6 @@ CONFIG_TEMPLATE = """struct config{index} : nnet::arith::dot_config {{
     typedef {weight_t} weight_t;
 }};
 """
-FUNCTION_TEMPLATE = ("nnet::arith::dot_frame<nnet::arith::mult_kernel, {input_t}, {output_t}, {config}>"
-                     "({input}, {output}, {weights});")
 
 
 class MultKernel(Kernel):
@@ -24,8 +22,7 @@ class MultKernel(Kernel):
     arithmetic = "mult"
     header = "nnet_utils/nnet_arith_common.h"
     config_template = CONFIG_TEMPLATE
-    function_template = FUNCTION_TEMPLATE
-    stream_layer = "nnet::arith::dot_layer<nnet::arith::mult_kernel>"
+    cpp_kernel = "nnet::arith::mult_kernel"
     multiplies = True
 
     def encode(self, core: DotCore, options: Mapping[str, Any]) -> np.ndarray:
@@ -36,7 +33,21 @@ class MultKernel(Kernel):
         return cols @ plan.encoding
 
     def weight_arrays(self, plan: DotPlan) -> list[WeightArray]:
-        return [WeightArray("arith_weight", "aw", "weight_t", plan.encoding, signed=True)]
+        return [WeightArray("arith_weight", "aw", "weight_t", plan.encoding, signed=True, folded=True)]
+
+    def cost(self, plan: DotPlan, io_type: str = "io_parallel"):
+        """Per term a multiplier of the input code by the weight word (DSP slices when both are wider than
+        ``estimate.DSP_MIN_BITS``, else LUTs) and an adder of the accumulator's width (the DSP's own post-adder
+        when the product is in DSPs and the accumulator fits its 48 bits)."""
+        from dataclasses import replace
+
+        from toolchain import estimate as est
+
+        cost = super().cost(plan, io_type)
+        acc = plan.acc_type_width
+        m_lut, m_dsp = est.multiplier(plan.x_type.width, cost.word_bits)
+        add = 0.0 if m_dsp and acc <= est.DSP_ACC_BITS else est.adder_luts(acc)
+        return replace(cost, lut=cost.units * (m_lut + add), dsp=cost.units * m_dsp)
 
 
 KERNEL = MultKernel()

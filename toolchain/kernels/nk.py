@@ -29,8 +29,6 @@ CONFIG_TEMPLATE = """struct config{index} : nnet::arith::bitshift_config {{
     typedef {shift_t} shift_t;
 }};
 """
-FUNCTION_TEMPLATE = ("nnet::arith::dot_frame<nnet::arith::nk_kernel, {input_t}, {output_t}, {config}>"
-                     "({input}, {output}, {weights});")
 
 
 def check_nk(value: Any) -> tuple[int, int]:
@@ -85,8 +83,7 @@ class NKKernel(Kernel):
     arithmetic = "nk"
     header = "nnet_utils/nnet_bitshift.h"
     config_template = CONFIG_TEMPLATE
-    function_template = FUNCTION_TEMPLATE
-    stream_layer = "nnet::arith::dot_layer<nnet::arith::nk_kernel>"
+    cpp_kernel = "nnet::arith::nk_kernel"
     options = (NK_OPTION,)
     opt_in = True  # auto picks it only for layers with an (N, k) code (config NK or an nk_ternary quantizer)
 
@@ -114,7 +111,7 @@ class NKKernel(Kernel):
 
     def weight_arrays(self, plan: DotPlan) -> list[WeightArray]:
         enc: NKEncoding = plan.encoding
-        return [WeightArray("arith_code", "anc", "code_t", enc.codes, signed=False),
+        return [WeightArray("arith_code", "anc", "code_t", enc.codes, signed=False, folded=True),
                 WeightArray("arith_pattern", "anp", "pattern_t", ternary.codebook(enc.group_size, enc.max_nonzero),
                             signed=True),
                 WeightArray("arith_shift", "ash", "shift_t", enc.shifts, signed=False)]
@@ -135,6 +132,34 @@ class NKKernel(Kernel):
     def report_details(self, plan: DotPlan) -> str:
         enc: NKEncoding = plan.encoding
         return f"(N,k)=({enc.group_size},{enc.max_nonzero})"
+
+    def word_bits(self, plan: DotPlan) -> int:
+        """One group code per (group, output) unit, as wide as its C++ type."""
+        from toolchain.arith import fixed
+
+        codes = plan.encoding.codes
+        return fixed.bits_for_range(0, int(codes.max()) if codes.size else 0, False)
+
+    def cost(self, plan: DotPlan, io_type: str = "io_parallel"):
+        """Latency: the group codes are constants, so each non-zero weight is one add/sub of the accumulator's
+        width (the output's shift is wiring).  Folded: per unit (one group of one output) a decode table of its
+        code (n_patterns x 2N bits of LUT ROM), k selects of one of the group's N inputs and k add/subs; and
+        ceil(n_out / R) barrel shifters by the outputs' shifts (a pixel's outputs over its R cycles)."""
+        from dataclasses import replace
+
+        from toolchain import estimate as est
+
+        cost = super().cost(plan, io_type)
+        if not est.folded(plan):
+            return cost
+        enc: NKEncoding = plan.encoding
+        n, k = enc.group_size, enc.max_nonzero
+        acc = plan.acc_type_width
+        table = 2 * n * -(-ternary.n_patterns(n, k) // est.ROM_BITS_PER_LUT)
+        per_unit = table + k * est.mux_luts(n, plan.x_type.width) + k * est.adder_luts(acc)
+        max_shift = int(enc.shifts.max()) if enc.shifts.size else 0
+        shifters = -(-plan.n_out // plan.schedule.steps) * est.barrel_luts(acc, max_shift)
+        return replace(cost, lut=cost.units * per_unit + shifters)
 
 
 KERNEL = NKKernel()

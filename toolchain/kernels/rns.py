@@ -35,7 +35,6 @@ const unsigned long long config{index}::moduli[config{index}::n_mod] = {{{moduli
 const unsigned long long config{index}::crt_coefficients[config{index}::n_mod] = {{{crt_coefficients}}};
 const unsigned config{index}::mrc_inverses[config{index}::n_mod * config{index}::n_mod] = {{{mrc_inverses}}};
 """
-FUNCTION_TEMPLATE = "nnet::arith::rns<{input_t}, {output_t}, {config}>({input}, {output}, {weights});"
 
 
 def check_reverse(value: Any) -> str:
@@ -82,8 +81,7 @@ class RNSKernel(Kernel):
     arithmetic = "rns"
     header = "nnet_utils/nnet_rns.h"
     config_template = CONFIG_TEMPLATE
-    function_template = FUNCTION_TEMPLATE
-    stream_layer = "nnet::arith::rns_layer"
+    cpp_kernel = "nnet::arith::rns_kernel"
     options = (MODULI_OPTION, BASE_MODULI_OPTION, REVERSE_OPTION)
     multiplies = True  # residue by residue, n-bit
 
@@ -129,7 +127,7 @@ class RNSKernel(Kernel):
         enc: RNSEncoding = plan.encoding
         # the type also holds the activations' residues: size it by the moduli, not by the weights
         return [WeightArray("arith_residue", "awr", "residue_t", enc.residues, signed=False, lo=0,
-                            hi=max(enc.moduli) - 1)]
+                            hi=max(enc.moduli) - 1, folded=True)]
 
     def config_params(self, plan: DotPlan) -> dict[str, Any]:
         enc: RNSEncoding = plan.encoding
@@ -166,6 +164,117 @@ class RNSKernel(Kernel):
         if enc.base is not None and enc.moduli != enc.base:
             text += f" (BaseModuli {enc.base} extended to cover the accumulator)"
         return text
+
+    # ---- resource estimate (toolchain.estimate, docs/estimate.md) -------------------------------------------
+
+    def channel_bits(self, plan: DotPlan) -> tuple[int, ...]:
+        """Bits of each residue channel's register: a residue modulo m needs bit_length(m - 1) bits (n for 2^n
+        and 2^n-1, n+1 for 2^n+1); the channel accumulates modulo m, so its register never grows."""
+        return tuple((int(m) - 1).bit_length() for m in plan.encoding.moduli)
+
+    def element_bits(self, plan: DotPlan) -> int:
+        """The line buffer and window hold residues: the sum of the channel widths."""
+        return sum(self.channel_bits(plan))
+
+    def word_bits(self, plan: DotPlan) -> int:
+        """A folded ROM word holds one weight's residues, one per channel."""
+        return sum(self.channel_bits(plan))
+
+    @staticmethod
+    def modulus_form(m: int) -> tuple[str, int]:
+        """How a modulus reduces: ('2^n' | '2^n-1' | '2^n+1' | 'other', n)."""
+        m = int(m)
+        if m & (m - 1) == 0:
+            return "2^n", m.bit_length() - 1
+        if (m + 1) & m == 0:
+            return "2^n-1", (m + 1).bit_length() - 1
+        if (m - 1) & (m - 2) == 0:
+            return "2^n+1", (m - 1).bit_length() - 1
+        return "other", (m - 1).bit_length()
+
+    def reduction_cost(self, m: int, bits: int) -> tuple[float, int]:
+        """(LUTs, DSPs) reducing a residue product modulo m: 2^n truncates (free), 2^n-1 an end-around-carry adder
+        of n bits, 2^n+1 a subtraction and correction of n+1 bits, another modulus a Barrett reduction (a
+        (2 bits) x (bits + 1) multiplier, then a subtraction and a correction)."""
+        from toolchain import estimate as est
+
+        form, n = self.modulus_form(m)
+        if form == "2^n":
+            return 0.0, 0
+        if form == "2^n-1":
+            return est.adder_luts(n), 0
+        if form == "2^n+1":
+            return est.mod_adder_luts(n + 1), 0
+        lut, dsp = est.multiplier(2 * bits, bits + 1)
+        return lut + est.mod_adder_luts(bits + 1), dsp
+
+    def forward_cost(self, m: int, bits: int, x_bits: int, signed: bool) -> tuple[float, int]:
+        """(LUTs, DSPs) of converting one x_bits-wide input code to its residue modulo m by folding n-bit chunks:
+        2^n keeps the low n bits (free), 2^n-1 adds the ceil(x_bits / n) chunks with end-around carry, 2^n+1 adds
+        and subtracts them alternately ((n+1)-bit modular adders); a signed code adds the sign bit's weight
+        modulo m; another modulus takes a Barrett reduction of the whole code."""
+        from toolchain import estimate as est
+
+        form, n = self.modulus_form(m)
+        adds = max(-(-x_bits // max(n, 1)) - 1 + int(signed), 0)
+        if form == "2^n":
+            return 0.0, 0
+        if form == "2^n-1":
+            return adds * est.adder_luts(n), 0
+        if form == "2^n+1":
+            return adds * est.mod_adder_luts(n + 1), 0
+        lut, dsp = est.multiplier(x_bits, bits + 1)
+        return lut + est.mod_adder_luts(bits + 1), dsp
+
+    def reverse_cost(self, plan: DotPlan) -> float:
+        """LUTs of one output's reverse conversion (CRT; MRC is costed the same): per channel the constant product
+        c_j x y_j by shift-and-add (an adder of log2(M) + n_j bits per extra CSD digit of c_j), the sum of the
+        products, its reduction modulo M (quotient times M by shift-and-add, a subtraction and a correction),
+        the signed reading (values >= M/2 minus M) and the bias add on the binary accumulator."""
+        from toolchain import estimate as est
+
+        moduli = plan.encoding.moduli
+        big_m = rns.dynamic_range(moduli)
+        width, extra = big_m.bit_length(), sum(moduli).bit_length()
+        lut = sum(est.const_mult_luts((big_m // m) * pow(big_m // m, -1, m) % big_m, width + bits)
+                  for m, bits in zip(moduli, self.channel_bits(plan)))
+        lut += (len(moduli) - 1) * est.adder_luts(width + extra)
+        lut += est.const_mult_luts(big_m, width + extra) + est.mod_adder_luts(width + extra)
+        return lut + est.mod_adder_luts(width) + est.adder_luts(plan.acc_type_width)
+
+    def cost(self, plan: DotPlan, io_type: str = "io_parallel"):
+        """Per residue channel and term a modular MAC: an n x n residue multiplier, the channel's reduction and an
+        (n+1)-bit modular adder (Latency: the channel's non-zero residues; folded: ``terms_per_step`` in every
+        channel); per channel the forward conversion of each input value (io_stream convolution: the n_chan
+        values of a pixel entering the line buffer, which holds residues; otherwise ceil(n_in / R) converters
+        for a pixel's patch over its R cycles); ceil(n_out / R) reverse converters (a pixel's outputs over R
+        cycles); one channel register of bit_length(m - 1) bits per residue and output."""
+        from toolchain import estimate as est
+
+        enc: RNSEncoding = plan.encoding
+        widths = self.channel_bits(plan)
+        fold, folded = plan.schedule, est.folded(plan)
+        g = plan.geometry
+        if io_type == "io_stream" and g.in_height * g.in_width > 1:
+            n_forward = g.n_chan
+        else:  # a pixel's patch values, converted over the R cycles of a pixel
+            n_forward = -(-plan.n_in // fold.steps)
+        lut, dsp, units, notes = 0.0, 0, 0, []
+        for m, bits, residues in zip(enc.moduli, widths, enc.residues):
+            n_units = fold.terms_per_step if folded else int(np.count_nonzero(residues))
+            m_lut, m_dsp = est.multiplier(bits, bits)
+            r_lut, r_dsp = self.reduction_cost(m, bits)
+            f_lut, f_dsp = self.forward_cost(m, bits, plan.x_type.width, plan.x_type.signed)
+            lut += n_units * (m_lut + r_lut + est.mod_adder_luts(bits + 1)) + n_forward * f_lut
+            dsp += n_units * (m_dsp + r_dsp) + n_forward * f_dsp
+            units += n_units
+            if self.modulus_form(m)[0] == "other":
+                notes.append(f"modulus {m} reduces with Barrett: slower and larger than 2^n±1")
+        lut += -(-plan.n_out // fold.steps) * self.reverse_cost(plan)  # a pixel's outputs over R cycles
+        if enc.reverse != "crt":
+            notes.append("mixed-radix reverse conversion costed as CRT")
+        return est.KernelCost(units=units, lut=lut, dsp=dsp, word_bits=sum(widths),
+                              register_bits=plan.n_out * sum(widths), register_widths=widths, notes=tuple(notes))
 
 
 KERNEL = RNSKernel()

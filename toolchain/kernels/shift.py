@@ -23,8 +23,6 @@ CONFIG_TEMPLATE = """struct config{index} : nnet::arith::bitshift_config {{
     typedef {sign_t} sign_t;
 }};
 """
-FUNCTION_TEMPLATE = ("nnet::arith::dot_frame<nnet::arith::shift_kernel, {input_t}, {output_t}, {config}>"
-                     "({input}, {output}, {weights});")
 
 
 @dataclass(frozen=True)
@@ -49,8 +47,7 @@ class ShiftKernel(Kernel):
     arithmetic = "bitshift"
     header = "nnet_utils/nnet_bitshift.h"
     config_template = CONFIG_TEMPLATE
-    function_template = FUNCTION_TEMPLATE
-    stream_layer = "nnet::arith::dot_layer<nnet::arith::shift_kernel>"
+    cpp_kernel = "nnet::arith::shift_kernel"
 
     def unsuitable(self, core: DotCore, options: Mapping[str, Any]) -> str | None:
         if pow2_exponents(core.w_codes) is None:
@@ -76,8 +73,23 @@ class ShiftKernel(Kernel):
 
     def weight_arrays(self, plan: DotPlan) -> list[WeightArray]:
         enc: ShiftEncoding = plan.encoding
-        return [WeightArray("arith_shift", "ash", "shift_t", enc.shifts, signed=False),
-                WeightArray("arith_sign", "asg", "sign_t", enc.signs, signed=True)]
+        return [WeightArray("arith_shift", "ash", "shift_t", enc.shifts, signed=False, folded=True),
+                WeightArray("arith_sign", "asg", "sign_t", enc.signs, signed=True, folded=True)]
+
+    def cost(self, plan: DotPlan, io_type: str = "io_parallel"):
+        """Latency: per non-zero weight an add/sub of the accumulator's width (the shift by a constant is wiring).
+        Folded (Resource): per unit also a barrel shifter of the input code by the shift its ROM word gives."""
+        from dataclasses import replace
+
+        from toolchain import estimate as est
+
+        cost = super().cost(plan, io_type)
+        if not est.folded(plan):
+            return cost
+        enc: ShiftEncoding = plan.encoding
+        max_shift = int(enc.shifts.max()) if enc.shifts.size else 0
+        barrel = est.barrel_luts(min(plan.x_type.width + max_shift, plan.acc_type_width), max_shift)
+        return replace(cost, lut=cost.lut + cost.units * barrel)
 
 
 KERNEL = ShiftKernel()

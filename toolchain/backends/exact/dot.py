@@ -6,6 +6,7 @@ the dot templates write it out and ``toolchain.reference`` recomputes the layer 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 from hls4ml.model.layers import Conv1D, Conv2D, Dense
@@ -19,7 +20,7 @@ from toolchain.backends.exact.node import fixed_or_none, forced_result_type, inp
 from toolchain.backends.hls_types import from_fixed
 from toolchain.errors import UnsupportedError
 from toolchain.kernels import WeightArray
-from toolchain.kernels.fold import Fold, make_fold
+from toolchain.kernels.fold import Fold, fold_order, make_fold
 from toolchain.kernels.plan import DotPlan, Geometry, build_plan, choose_kernel, dot_core
 
 BIAS_ARRAY = ("arith_bias", "ab", "bias_t")  # every kernel's first array: the bias on the accumulator grid
@@ -43,8 +44,9 @@ def geometry(node) -> Geometry:
 
 
 def plan_arrays(plan: DotPlan) -> list[WeightArray]:
-    """The bias and the kernel's arrays, in the order the C++ function takes them."""
-    return [WeightArray(*BIAS_ARRAY, plan.bias_acc, signed=True)] + plan.kernel.weight_arrays(plan)
+    """The bias and the kernel's arrays, in the order the C++ function takes them (folded arrays in fold order)."""
+    arrays = [WeightArray(*BIAS_ARRAY, plan.bias_acc, signed=True)] + plan.kernel.weight_arrays(plan)
+    return [replace(a, data=fold_order(np.asarray(a.data), plan.schedule)) if a.folded else a for a in arrays]
 
 
 def checked_values(node, var, notes: list[str]) -> np.ndarray:
