@@ -21,11 +21,17 @@ Limits (integer-exact throughout; no intermediate can overflow int64):
   (:data:`MAX_DOT_MODULUS`) so one residue product fits in int64; its dense
   path uses float64 BLAS only in chunks whose partial sums stay integers
   below ``2**53`` (exact), else int64.
+
+The last section models the division-free residue data path of ``nnet_rns.h`` step by step (chunk folds for
+``2**n`` and ``2**n +- 1``, Barrett for other moduli, forward conversion by folding, CRT and mixed radix
+without division): :func:`reduce_bounded`, :func:`barrett_reduce`, :func:`mod_mul`, :func:`to_residue_fold`,
+:func:`crt_division_free`, :func:`mrc_division_free` and their helpers.
 """
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from functools import lru_cache
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -412,3 +418,426 @@ def rns_matmul(x_int, w_int, moduli: Sequence[int], reverse: str = "crt") -> np.
     x_res, w_res = (np.stack([np.mod(v, np.int64(m)) for m in moduli]) for v in (x, w))
     y_res, _ = modular_dot(x_res, w_res, moduli)
     return from_residues_crt(y_res, moduli) if reverse == "crt" else from_residues_mrc(y_res, moduli)
+
+
+# --------------------------------------------------------------------------- hardware model (division-free)
+#
+# Step functions that model the residue data path of templates/nnet_utils/nnet_rns.h exactly: the same
+# reduction method for each (modulus, bound), the same chunk folds, Barrett quotients on the same bit widths,
+# the same compare-and-subtract chains.  Every intermediate is checked against the bound the C++ types are
+# sized for, so a bound that the header documents but that does not hold raises here (RuntimeError).
+#
+# Constants (reduction plans, Barrett factors, CRT and mixed-radix tables) come from the cached helpers
+# reduce_plan, crt_constants and mrc_constants, which may use % and //.  The functions in
+# DATA_PATH_FUNCTIONS, which touch data, use shifts, masks, +, -, *, comparisons and np.where only
+# (tests/test_rns_hw.py checks their source).  Values are int64 arrays, or object arrays of Python ints where
+# a bound passes 2**63 - 1 (64-bit input patterns, wide Barrett products, CRT sums of n_mod * M).
+
+MAX_HW_MODULUS = 2**31 + 1  # largest modulus of the hardware primitives: a residue product fits 64 bits
+MAX_BARRETT_MODULUS = 2**31 - 1  # Barrett reduction (generic moduli) needs M < 2**31
+MAX_HW_INPUT = 2**64 - 1  # widest value a reduction takes: 64 bits
+MODULUS_KINDS = ("pow2", "low", "high", "generic")
+REDUCE_METHODS = ("none", "mask", "subtract", "fold_low", "fold_high", "high_final", "barrett", "prefold")
+
+
+class ModulusKind(NamedTuple):
+    """How a modulus reduces in hardware (C++ ``modulus<M>``)."""
+
+    kind: str  # 'pow2' (m = 2**n), 'low' (2**n - 1), 'high' (2**n + 1) or 'generic'
+    n: int  # chunk width in bits: the n above; the bits of m for generic moduli
+    width: int  # bits of a residue (of m - 1): n, or n + 1 for 'high'
+
+
+class ReduceStep(NamedTuple):
+    """One step of a reduction (C++ ``reducer<M, B, GENERIC, METHOD>``): it takes values in
+    ``[0, bound_in]`` and returns values in ``[0, bound]``; the last step's ``bound`` is ``m - 1``."""
+
+    method: str  # one of REDUCE_METHODS
+    bound_in: int
+    bound: int
+    params: tuple  # method constants: see reduce_plan
+
+
+def _check_hw_modulus(m, limit: int = MAX_HW_MODULUS) -> int:
+    if isinstance(m, (bool, np.bool_)) or not isinstance(m, (int, np.integer)) or not 2 <= m <= limit:
+        raise ArithValueError(f"modulus {m!r} must be an integer in [2, {limit}] for the hardware RNS primitives")
+    return int(m)
+
+
+def _check_bound(xmax) -> int:
+    if isinstance(xmax, (bool, np.bool_)) or not isinstance(xmax, (int, np.integer)) or not 0 <= xmax <= MAX_HW_INPUT:
+        raise ArithValueError(f"bound {xmax!r} must be an integer in [0, 2**64 - 1]")
+    return int(xmax)
+
+
+def modulus_kind(m: int) -> ModulusKind:
+    """Kind, chunk width and residue width of modulus ``m`` in ``[2, 2**31 + 1]`` (C++ ``modulus<M>``).
+
+    ``2**n`` is 'pow2', ``2**n - 1`` (n >= 2) 'low', ``2**n + 1`` (n >= 2) 'high', checked in that order
+    (3 = 2**2 - 1 is 'low'); anything else is 'generic'.
+    """
+    m = _check_hw_modulus(m)
+    width = (m - 1).bit_length()
+    if m & (m - 1) == 0:
+        return ModulusKind("pow2", width, width)
+    if m >= 3 and (m + 1) & m == 0:
+        return ModulusKind("low", width, width)
+    if m >= 5 and (m - 1) & (m - 2) == 0:
+        return ModulusKind("high", width - 1, width)
+    return ModulusKind("generic", width, width)
+
+
+def _chunk_count(bound: int, n: int) -> int:
+    return (bound.bit_length() + n - 1) // n
+
+
+def _chunk_max(bound: int, n: int, j: int, count: int) -> int:
+    """Largest n-bit chunk j of a value <= bound: the full mask below the top chunk."""
+    return (1 << n) - 1 if j < count - 1 else bound >> (n * j)
+
+
+def _method(m: int, bound: int, generic: bool) -> str:
+    """C++ ``special_method`` / ``generic_method``."""
+    kind = modulus_kind(m)
+    if bound < m:
+        return "none"
+    if not generic and kind.kind == "pow2":
+        return "mask"
+    if bound < 2 * m:
+        return "subtract"
+    if generic or kind.kind == "generic":
+        return "barrett" if bound.bit_length() <= 2 * m.bit_length() else "prefold"
+    if kind.kind == "low":
+        return "fold_low"
+    return "high_final" if bound >> kind.n <= m else "fold_high"
+
+
+@lru_cache(maxsize=None)
+def reduce_plan(m: int, xmax: int, generic: bool = False) -> tuple[ReduceStep, ...]:
+    """The steps that reduce a value in ``[0, xmax]`` modulo ``m``, with their bounds and constants.
+
+    ``generic=False`` picks the method of m's kind (C++ ``reduce_bounded<M, XMAX>``), ``generic=True``
+    pre-fold and Barrett whatever the kind (C++ ``barrett_reduce<M, XMAX>``, ``m < 2**31``).  Params:
+    mask ``(n,)``; subtract ``()``; fold_low ``(n, chunks)``; fold_high ``(n, chunks, offset)`` with offset
+    the smallest multiple of m >= the largest odd-chunk sum; high_final ``(n,)``; barrett ``(k, w, mu)`` with
+    k = bits of m, w = bits of the bound, mu = floor(2**w / m); prefold ``(k, chunks, weights)`` with
+    weights[j] = 2**(j k) mod m.  Every fold must shrink the bound (the C++ static_asserts it).
+    """
+    m = _check_hw_modulus(m, MAX_BARRETT_MODULUS if generic else MAX_HW_MODULUS)
+    bound = _check_bound(xmax)
+    kind = modulus_kind(m)
+    steps: list[ReduceStep] = []
+    while True:
+        method = _method(m, bound, generic)
+        if method in ("none", "mask", "subtract", "high_final"):
+            params = (kind.n,) if method in ("mask", "high_final") else ()
+            steps.append(ReduceStep(method, bound, min(bound, m - 1), params))
+            return tuple(steps)
+        if method == "barrett":
+            k, w = m.bit_length(), bound.bit_length()
+            if w > 2 * k or w > 62:
+                raise RuntimeError(f"Barrett step for m={m} on {w} bits")
+            steps.append(ReduceStep(method, bound, m - 1, (k, w, (1 << w) // m)))
+            return tuple(steps)
+        if method == "fold_low":
+            c = _chunk_count(bound, kind.n)
+            params = (kind.n, c)
+            new = sum(_chunk_max(bound, kind.n, j, c) for j in range(c))
+        elif method == "fold_high":
+            c = _chunk_count(bound, kind.n)
+            even = sum(_chunk_max(bound, kind.n, j, c) for j in range(0, c, 2))
+            odd = sum(_chunk_max(bound, kind.n, j, c) for j in range(1, c, 2))
+            offset = (odd + m - 1) // m * m
+            params = (kind.n, c, offset)
+            new = even + offset
+        else:  # prefold
+            k = m.bit_length()
+            c = _chunk_count(bound, k)
+            weights = tuple(pow(2, j * k, m) for j in range(c))
+            params = (k, c, weights)
+            new = sum(_chunk_max(bound, k, j, c) * weights[j] for j in range(c))
+        if new >= bound:
+            raise RuntimeError(f"{method} for m={m} does not shrink the bound {bound} (gives {new})")
+        steps.append(ReduceStep(method, bound, new, params))
+        bound = new
+
+
+def _fit(v: np.ndarray, bound: int) -> np.ndarray:
+    """``v`` (values in [0, bound] or signed values of that size) as int64 if ``bound`` fits, else as Python ints."""
+    if bound <= _INT64_MAX:
+        return v if v.dtype == np.int64 else v.astype(np.int64)
+    return v if v.dtype == object else v.astype(object)
+
+
+def _within(v: np.ndarray, lo: int, hi: int, what: str) -> None:
+    """Internal invariant of the model: every value of ``v`` in [lo, hi]."""
+    if v.size and (bool(np.any(v < lo)) or bool(np.any(v > hi))):
+        idx = first_index(np.asarray((v < lo) | (v > hi), dtype=bool))
+        raise RuntimeError(f"{what}: value {v[idx]} at index {idx} is outside [{lo}, {hi}]")
+
+
+def _unsigned_input(x, xmax: int, what: str) -> np.ndarray:
+    """``x`` as an array of integers in [0, xmax] (int64, or Python ints when xmax passes int64)."""
+    a = np.asarray(x)
+    if a.dtype.kind == "O":
+        flat = a.ravel()
+        for k, v in enumerate(flat):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise ArithValueError(f"{what} value {v!r} at index {k} is not an integer")
+        a = np.array([int(v) for v in flat], dtype=object).reshape(a.shape)
+    elif a.dtype.kind == "u":
+        a = a.astype(object) if a.dtype.itemsize == 8 else a.astype(np.int64)
+    elif a.dtype.kind == "i":
+        a = a.astype(np.int64, copy=False)
+    else:
+        raise ArithValueError(f"{what} must hold integers, got dtype {a.dtype}")
+    if a.size:
+        bad = np.asarray((a < 0) | (a > xmax), dtype=bool)
+        idx = first_index(bad)
+        if idx is not None:
+            raise ArithValueError(f"{what} value {a[idx]} at index {idx} is not in [0, {xmax}]")
+    return _fit(a, xmax)
+
+
+def _apply_step(v: np.ndarray, step: ReduceStep, m: int) -> np.ndarray:
+    """One reduction step on values in [0, step.bound_in]; the result is checked to lie in [0, step.bound]."""
+    method, params = step.method, step.params
+    if method == "none":
+        out = v
+    elif method == "mask":  # 2**n: truncation
+        out = v & ((1 << params[0]) - 1)
+    elif method == "subtract":  # bound < 2m: one conditional subtract
+        out = np.where(v >= m, v - m, v)
+    elif method == "fold_low":  # 2**n - 1: sum of the n-bit chunks
+        n, c = params
+        out = _fit(np.zeros(v.shape, dtype=np.int64), step.bound)
+        for j in range(c):
+            out = out + ((v >> (j * n)) & ((1 << n) - 1))
+    elif method == "fold_high":  # 2**n + 1: even chunks + offset - odd chunks
+        n, c, offset = params
+        even = _fit(np.zeros(v.shape, dtype=np.int64), step.bound)
+        odd = _fit(np.zeros(v.shape, dtype=np.int64), step.bound)
+        for j in range(0, c, 2):
+            even = even + ((v >> (j * n)) & ((1 << n) - 1))
+        for j in range(1, c, 2):
+            odd = odd + ((v >> (j * n)) & ((1 << n) - 1))
+        out = even + (offset - odd)
+    elif method == "high_final":  # x = h 2**n + l with h <= m: l - h, plus m when negative
+        n = params[0]
+        low, high = v & ((1 << n) - 1), v >> n
+        _within(high, 0, m, "high chunk of the final 2**n+1 step")
+        out = np.where(low >= high, low - high, low + (m - high))
+    elif method == "barrett":  # q1 = x >> (k-1), q = q1 mu >> (w-k+1), r = x - q m on k+2 bits
+        k, w, mu = params
+        q1 = v >> (k - 1)
+        q = (_fit(q1, (step.bound_in >> (k - 1)) * mu) * mu) >> (w - k + 1)
+        r_mask = (1 << (k + 2)) - 1
+        wide = _fit((v & r_mask) - _fit(q & r_mask, r_mask) * m, r_mask * m)
+        r = _fit(wide & r_mask, r_mask)
+        _within(r, 0, 3 * m - 1, f"Barrett remainder for m={m}")  # q is floor(x/m) - 0, 1 or 2
+        r = np.where(r >= m, r - m, r)
+        out = np.where(r >= m, r - m, r)
+    elif method == "prefold":  # sum of k-bit chunk_j * (2**(j k) mod m)
+        k, c, weights = params
+        out = _fit(np.zeros(v.shape, dtype=np.int64), step.bound)
+        for j in range(c):
+            out = out + ((v >> (j * k)) & ((1 << k) - 1)) * weights[j]
+    else:  # pragma: no cover - reduce_plan only makes the methods above
+        raise RuntimeError(f"unknown reduction step {method!r}")
+    out = _fit(np.asarray(out), step.bound)
+    _within(out, 0, step.bound, f"{method} step for m={m}")
+    return out
+
+
+def _reduce(x, m: int, xmax: int, generic: bool) -> np.ndarray:
+    plan = reduce_plan(m, xmax, generic)
+    v = _unsigned_input(x, plan[0].bound_in, "reduction input")
+    for step in plan:
+        v = _apply_step(v, step, m)
+    return v.astype(np.int64)
+
+
+def reduce_bounded(x, m: int, xmax: int) -> np.ndarray:
+    """``x mod m`` for integers ``x`` in ``[0, xmax]`` (``xmax < 2**64``) by the method of m's kind.
+
+    Models C++ ``reduce_bounded<M, XMAX>`` (and ``reduce<M, W>`` for ``xmax = 2**W - 1``): truncation for
+    ``2**n``; chunk folds for ``2**n - 1`` and ``2**n + 1``; pre-fold and Barrett for generic moduli.
+    Returns int64 residues in ``[0, m)``.
+    """
+    return _reduce(x, m, xmax, False)
+
+
+def reduce_chunks(x, m: int, xmax: int) -> np.ndarray:
+    """``x mod m`` by chunk folding, for the special kinds ``2**n``, ``2**n - 1`` and ``2**n + 1`` only."""
+    if modulus_kind(m).kind == "generic":
+        raise ArithValueError(f"modulus {m} is not 2**n, 2**n - 1 or 2**n + 1; reduce it with barrett_reduce")
+    return _reduce(x, m, xmax, False)
+
+
+def barrett_reduce(x, m: int, xmax: int) -> np.ndarray:
+    """``x mod m`` for ``x`` in ``[0, xmax]`` by pre-fold and Barrett whatever m's kind (``m < 2**31``).
+
+    Models C++ ``barrett_reduce<M, XMAX>``: while ``xmax`` has more than 2k bits (k = bits of m), the k-bit
+    chunks are summed with weights ``2**(j k) mod m``; then ``q = ((x >> (k-1)) * mu) >> (w-k+1)`` with
+    ``mu = floor(2**w / m)``, ``r = x - q m`` on k+2 bits, and two conditional subtracts.
+    """
+    return _reduce(x, m, xmax, True)
+
+
+def _residue_input(a, m: int, what: str) -> np.ndarray:
+    return _unsigned_input(a, m - 1, what)
+
+
+def mod_add(a, b, m: int) -> np.ndarray:
+    """``(a + b) mod m`` for residues in ``[0, m)``: one add, one conditional subtract (truncation for 2**n)."""
+    m = _check_hw_modulus(m)
+    a, b = _residue_input(a, m, "mod_add operand"), _residue_input(b, m, "mod_add operand")
+    return reduce_bounded(a + b, m, 2 * (m - 1))
+
+
+def mod_sub(a, b, m: int) -> np.ndarray:
+    """``(a - b) mod m`` for residues in ``[0, m)``: ``a - b`` if ``a >= b`` else ``a + (m - b)``."""
+    m = _check_hw_modulus(m)
+    a, b = _residue_input(a, m, "mod_sub operand"), _residue_input(b, m, "mod_sub operand")
+    return np.where(a >= b, a - b, a + (m - b)).astype(np.int64)
+
+
+def mod_mul(a, b, m: int) -> np.ndarray:
+    """``(a * b) mod m`` for residues in ``[0, m)``: the product (at most ``(m-1)**2 <= 2**62``), one reduction."""
+    m = _check_hw_modulus(m)
+    a, b = _residue_input(a, m, "mod_mul operand"), _residue_input(b, m, "mod_mul operand")
+    return reduce_bounded(a * b, m, (m - 1) ** 2)
+
+
+def mod_mac(acc, a, b, m: int) -> np.ndarray:
+    """``(acc + a * b) mod m`` for residues in ``[0, m)``: at most ``m (m - 1)``, one reduction."""
+    m = _check_hw_modulus(m)
+    acc = _residue_input(acc, m, "mod_mac accumulator")
+    a, b = _residue_input(a, m, "mod_mac operand"), _residue_input(b, m, "mod_mac operand")
+    return reduce_bounded(acc + a * b, m, (m - 1) * m)
+
+
+@lru_cache(maxsize=None)
+def _sign_weight(width: int, m: int) -> int:
+    """``2**width mod m``: the residue of the sign weight of a width-bit two's complement code."""
+    return pow(2, width, m)
+
+
+def to_residue_fold(codes, width: int, m: int) -> np.ndarray:
+    """Residues ``codes mod m`` of signed ``width``-bit codes (``1 <= width <= 64``), as the hardware forms them.
+
+    The unsigned width-bit pattern ``p`` (``p = code + 2**width`` for negative codes) is reduced by
+    :func:`reduce_bounded` with bound ``2**width - 1``; when the sign bit is set, the constant
+    ``2**width mod m`` is subtracted modularly.  Codes must lie in ``[-2**(width-1), 2**(width-1))``.
+    Returns int64 residues in ``[0, m)``.
+    """
+    m = _check_hw_modulus(m)
+    if isinstance(width, (bool, np.bool_)) or not isinstance(width, (int, np.integer)) or not 1 <= width <= 64:
+        raise ArithValueError(f"code width {width!r} must be an integer in [1, 64]")
+    width = int(width)
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    c = _int64_array(codes, "codes")
+    bad = (c < lo) | (c > hi)
+    idx = first_index(bad)
+    if idx is not None:
+        raise ArithValueError(f"code {int(c[idx])} at index {idx} is not a signed {width}-bit code [{lo}, {hi}]")
+    pattern = _fit(c, (1 << width) - 1) & ((1 << width) - 1)
+    r = reduce_bounded(pattern, m, (1 << width) - 1)
+    negative = np.asarray((pattern >> (width - 1)) & 1, dtype=np.int64) == 1
+    return np.where(negative, mod_sub(r, _sign_weight(width, m), m), r).astype(np.int64)
+
+
+def _hw_base(moduli: Iterable[int]) -> tuple[tuple[int, ...], int]:
+    moduli, big_m = _conversion_moduli(moduli)
+    for m in moduli:
+        _check_hw_modulus(m)
+    return moduli, big_m
+
+
+@lru_cache(maxsize=None)
+def crt_constants(moduli: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(weights, inverses)`` of the CRT: ``M_j = M / m_j`` and ``|M_j**-1|_{m_j}`` (C++ ``at<J>::weight``,
+    ``at<J>::inverse``)."""
+    moduli, big_m = _hw_base(moduli)
+    weights = tuple(big_m // m for m in moduli)
+    return weights, tuple(pow(w, -1, m) for w, m in zip(weights, moduli))
+
+
+@lru_cache(maxsize=None)
+def mrc_constants(moduli: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """``c[i][j] = |m_i**-1|_{m_j}`` for ``i < j`` (0 elsewhere): C++ ``mrc_inverse<I, J>::value``."""
+    moduli, _ = _hw_base(moduli)
+    n = len(moduli)
+    return tuple(tuple(pow(moduli[i], -1, moduli[j]) if i < j else 0 for j in range(n)) for i in range(n))
+
+
+def crt_steps(n_mod: int) -> int:
+    """Compare-and-subtract steps after the CRT sum (< n_mod M): bits of ``n_mod - 1`` (C++ ``crt_steps``)."""
+    return (n_mod - 1).bit_length()
+
+
+def _signed_hw(x: np.ndarray, big_m: int) -> np.ndarray:
+    """Values in [0, M) read as signed: above (M - 1) / 2 they are ``-(M - x)``."""
+    half = _half_range(big_m)
+    return _fit(np.where(x > half, -(big_m - x), x), big_m)
+
+
+def _half_range(big_m: int) -> int:
+    """``(M - 1) // 2``, the largest value read as positive (C++ ``half_range``)."""
+    return (big_m - 1) // 2
+
+
+def crt_division_free(residues, moduli: Iterable[int]) -> np.ndarray:
+    """Signed int64 values from residues by the CRT as the hardware computes it (C++ ``reverse_crt``).
+
+    ``z_j = mod_mul(r_j, |M_j**-1|_{m_j})``, ``S = sum_j M_j z_j < n_mod M``; then for ``p = crt_steps - 1 .. 0``
+    ``S -= 2**p M`` where ``S >= 2**p M`` (S ends in ``[0, M)``), and values above ``(M - 1) / 2`` become
+    ``S - M``.  ``residues`` has the moduli on its leading axis; each modulus is at most ``2**31 + 1`` and
+    ``M <= 2**62``.
+    """
+    moduli, big_m = _hw_base(moduli)
+    res = _int64_array(residues, "residues")
+    _check_residues(res, moduli, "residues")
+    weights, inverses = crt_constants(moduli)
+    sum_bound = sum(w * (m - 1) for w, m in zip(weights, moduli))  # < n_mod M
+    s = _fit(np.zeros(res.shape[1:], dtype=np.int64), sum_bound)
+    for j, m in enumerate(moduli):
+        z = mod_mul(res[j], inverses[j], m)  # [0, m_j)
+        s = s + _fit(z, sum_bound) * weights[j]  # each term < M
+    for p in reversed(range(crt_steps(len(moduli)))):
+        _within(s, 0, (big_m << (p + 1)) - 1, f"CRT sum before the 2**{p} M step")
+        s = np.where(s >= big_m << p, s - (big_m << p), s)
+    _within(s, 0, big_m - 1, "CRT result")
+    return _signed_hw(s, big_m).astype(np.int64)
+
+
+def mrc_division_free(residues, moduli: Iterable[int]) -> np.ndarray:
+    """Signed int64 values from residues by mixed radix as the hardware computes it (C++ ``reverse_mrc``).
+
+    Digits ``d_j``: starting from ``t = r_j``, for each earlier digit ``t = mod_mul(mod_sub(t, d_i mod m_j),
+    |m_i**-1|_{m_j})`` (``d_i mod m_j`` by :func:`reduce_bounded` with bound ``m_i - 1``); then Horner
+    ``X = d_0 + m_0 (d_1 + m_1 (...))`` (< M) and the signed reading of :func:`crt_division_free`.
+    """
+    moduli, big_m = _hw_base(moduli)
+    res = _int64_array(residues, "residues")
+    _check_residues(res, moduli, "residues")
+    inv = mrc_constants(moduli)
+    digits: list[np.ndarray] = []
+    for j, m in enumerate(moduli):
+        t = res[j]
+        for i in range(j):
+            d_i = reduce_bounded(digits[i], m, moduli[i] - 1)
+            t = mod_mul(mod_sub(t, d_i, m), inv[i][j], m)
+        digits.append(t)
+    x = digits[-1]
+    for j in range(len(moduli) - 2, -1, -1):
+        x = x * moduli[j] + digits[j]  # < m_j m_{j+1} ... m_{r-1} <= M <= 2**62
+    _within(x, 0, big_m - 1, "mixed-radix value")
+    return _signed_hw(x, big_m).astype(np.int64)
+
+
+# The functions that touch data: no %, // or / in them (constants come from reduce_plan, crt_constants,
+# mrc_constants and _sign_weight).
+DATA_PATH_FUNCTIONS = (_apply_step, _reduce, reduce_bounded, reduce_chunks, barrett_reduce, mod_add, mod_sub, mod_mul,
+                       mod_mac, to_residue_fold, crt_division_free, mrc_division_free, _signed_hw, _fit, _within,
+                       _unsigned_input)
