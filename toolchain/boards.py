@@ -6,6 +6,11 @@ file paths and in the Tcl scripts Vivado runs, so both are checked where they en
 no whitespace or Tcl metacharacters).  Every problem is a one-line
 :class:`~toolchain.errors.ConfigError` (exit code 2) naming the bad value; a board file's are
 ``FILE:LINE: key: message``.
+
+A board file may list its part's resources (``resources: {lut, ff, bram36, dsp, uram}``, the totals of the
+part's data sheet): ``arith4ml report`` compares its estimate with them and ``convert --fit`` chooses
+ReuseFactors that fit them (``toolchain.estimate``).  The key is optional (a user's board file may leave
+it out: then there is nothing to compare with).
 """
 from __future__ import annotations
 
@@ -19,7 +24,11 @@ from toolchain.errors import ConfigError
 from toolchain.resources import boards_dir
 
 REQUIRED = ("name", "family", "part", "clock_period_ns", "interface")
-OPTIONAL = ("board_part",)
+OPTIONAL = ("board_part", "resources")
+# resources: the part's totals (data sheet); lut, ff, bram36 (36 Kib block RAMs) and dsp (DSP slices) are
+# required in a resources mapping, uram (288 Kib UltraRAMs, UltraScale+ only) is optional
+RESOURCE_KEYS = ("lut", "ff", "bram36", "dsp")
+OPTIONAL_RESOURCE_KEYS = ("uram",)
 # board family -> the part prefixes it has (a board file's part must belong to its family)
 FAMILIES = {"zynq7000": ("xc7z",), "zynqmp": ("xczu", "xck"), "artix7": ("xc7a",)}
 
@@ -38,6 +47,20 @@ BOARD_PART = re.compile(r"[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)*")  # vendor:board:c
 
 
 @dataclass(frozen=True)
+class Resources:
+    """A part's totals: LUTs, flip-flops, BRAM36 blocks, DSP slices and UltraRAMs (0 where it has none)."""
+
+    lut: int
+    ff: int
+    bram36: int
+    dsp: int
+    uram: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"lut": self.lut, "ff": self.ff, "bram36": self.bram36, "dsp": self.dsp, "uram": self.uram}
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     family: str
@@ -45,6 +68,7 @@ class Board:
     clock_period_ns: float
     interface: str
     board_part: str | None = None
+    resources: Resources | None = None  # the part's totals, if the board file lists them
 
 
 def known_boards() -> list[str]:
@@ -130,4 +154,26 @@ def read_board_file(path: Path) -> Board:
     if board_part is not None and not (isinstance(board_part, str) and BOARD_PART.fullmatch(board_part)):
         raise doc.error(("board_part",), f"{board_part!r} is not a board part (vendor:board:component:version)")
     return Board(name=data["name"], family=data["family"], part=part, clock_period_ns=float(clock),
-                 interface=data["interface"], board_part=board_part)
+                 interface=data["interface"], board_part=board_part, resources=_resources(doc))
+
+
+def _resources(doc) -> Resources | None:
+    """The ``resources`` mapping of a board file (None if absent); ``FILE:LINE: resources.KEY: message`` errors."""
+    if "resources" not in doc.data:
+        return None
+    data = doc.data["resources"]
+    known = RESOURCE_KEYS + OPTIONAL_RESOURCE_KEYS
+    if not isinstance(data, dict):
+        raise doc.error(("resources",), f"must be a mapping of {', '.join(known)} to counts, got {data!r}")
+    missing = [k for k in RESOURCE_KEYS if k not in data]
+    if missing:
+        raise doc.error(("resources",), f"lacks {', '.join(missing)} (the part's totals from its data sheet)")
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        raise doc.error(("resources", unknown[0]), f"unknown resource (known: {', '.join(known)})")
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise doc.error(("resources", key), f"must be a non-negative integer count, got {value!r}")
+    if data["lut"] == 0 or data["ff"] == 0:
+        raise doc.error(("resources", "lut" if data["lut"] == 0 else "ff"), "a part has more than 0 of these")
+    return Resources(**{k: int(v) for k, v in data.items()})

@@ -22,7 +22,7 @@ TOOL = "arith4ml convert"  # the writer named in a project's manifest
 TRAIN_META = "arith4ml_train.json"  # written by 'arith4ml train' next to its model.h5 (toolchain.train)
 TEST_DATA = "test_data.npz"  # a test split the project keeps for csim (from the training run)
 # files the tool adds to a project after convert (report, C-sim build): replaced with it on --force
-REGENERATED = ("report.json", "build.log", "firmware/*.so", ".build.*")
+REGENERATED = ("report.json", "estimate.json", "build.log", "firmware/*.so", ".build.*")
 
 # hls.yml keys: hls4ml's own, the arith4ml backends' layer attributes (Arithmetic, NK, Moduli, Reverse, ...:
 # accepted at Model and layer level whichever backend converts, so one hls.yml serves both) and the old
@@ -408,19 +408,8 @@ def training_metadata(model_path: str | Path) -> dict | None:
             "test_data": test_data if test_data.is_file() else None, "data": meta.get("data")}
 
 
-def convert(model, backend: str, out_dir: str | Path, part: str, clock_period: float = 10,
-            io_type: str = "io_parallel", user_config: dict | YamlFile | None = None, force: bool = False,
-            compile: bool = True, test_data: str | Path | None = None):
-    """Write (and compile) a project in ``out_dir`` atomically; returns the hls4ml model.
-
-    Nothing is left behind on failure: the project is written into a hidden
-    staging directory beside ``out_dir`` and renamed into place at the end.  An
-    existing ``out_dir`` is replaced only with ``force`` and only if it holds an
-    arith4ml project and nothing else (see :func:`check_output_dir`).  ``test_data``
-    (a .npz with ``x_test``) is kept in the project as the default data of ``csim``.
-    """
-    import hls4ml
-
+def _checked_target(backend: str, io_type: str, part: str, clock_period: float) -> tuple[str, str]:
+    """The backend's hls4ml name and the checked part (ConfigError naming a bad backend, io type, part or clock)."""
     backend = BACKENDS.get(backend.lower(), backend)
     if backend not in BACKENDS.values():
         raise ConfigError(f"unknown backend '{backend}'; choose bitshift or rns")
@@ -429,31 +418,83 @@ def convert(model, backend: str, out_dir: str | Path, part: str, clock_period: f
     part = check_part(part, "part")  # it is written into Tcl scripts: only the Xilinx part grammar passes
     if isinstance(clock_period, bool) or not isinstance(clock_period, (int, float)) or not 0 < clock_period < 1e4:
         raise ConfigError(f"clock period {clock_period!r} must be a number of nanoseconds in (0, 10000)")
+    return backend, part
+
+
+def _model_graph(model, backend: str, cfg: dict, user: YamlFile, output_dir: str | Path, part: str,
+                 clock_period: float, io_type: str):
+    """hls4ml's conversion of ``model`` (nothing written); errors located in the user's config where it set them."""
+    import hls4ml
+
+    try:
+        return hls4ml.converters.convert_from_keras_model(model, backend=backend, hls_config=cfg,
+                                                          output_dir=str(output_dir), part=part,
+                                                          clock_period=clock_period, io_type=io_type)
+    except Arith4mlError as exc:
+        located = _locate(user, exc)
+        if located is exc:
+            raise
+        raise located from None
+    except Exception as exc:  # noqa: BLE001 - hls4ml raises bare Exception for what it cannot parse
+        _raise_unsupported(model, backend, exc)
+
+
+def build_model(model, backend: str, part: str, clock_period: float = 10, io_type: str = "io_parallel",
+                user_config: dict | YamlFile | None = None):
+    """The hls4ml model that :func:`convert` would write, without writing anything (its layers carry their
+    plans: ``convert --fit`` estimates them before choosing ReuseFactors)."""
+    import tempfile
+
+    backend, part = _checked_target(backend, io_type, part, clock_period)
+    check_layers(model, backend)
+    user = validate_user_config(user_config or {}, backend)
+    cfg = hls_config(model, backend, user)
+    with tempfile.TemporaryDirectory(prefix="arith4ml-plan-") as tmp:
+        return _model_graph(model, backend, cfg, user, tmp, part, clock_period, io_type)
+
+
+def convert(model, backend: str, out_dir: str | Path, part: str, clock_period: float = 10,
+            io_type: str = "io_parallel", user_config: dict | YamlFile | None = None, force: bool = False,
+            compile: bool = True, test_data: str | Path | None = None, board: str | None = None,
+            fit: dict | None = None):
+    """Write (and compile) a project in ``out_dir`` atomically; returns the hls4ml model.
+
+    Nothing is left behind on failure: the project is written into a hidden
+    staging directory beside ``out_dir`` and renamed into place at the end.  An
+    existing ``out_dir`` is replaced only with ``force`` and only if it holds an
+    arith4ml project and nothing else (see :func:`check_output_dir`).  ``test_data``
+    (a .npz with ``x_test``) is kept in the project as the default data of ``csim``.
+    ``board`` (the board's name) and ``fit`` (what ``--fit`` chose) are recorded in the project's
+    arith4ml.json: ``arith4ml report`` compares its estimate with that board's part.
+    """
+    backend, part = _checked_target(backend, io_type, part, clock_period)
     out_dir = check_output_dir(out_dir, force)
     check_layers(model, backend)
     user = validate_user_config(user_config or {}, backend)
     cfg = hls_config(model, backend, user)
     with atomic_directory(out_dir, partial(_replaceable, force=force), "output directory", manifest=TOOL) as staging:
-        try:
-            hm = hls4ml.converters.convert_from_keras_model(model, backend=backend, hls_config=cfg,
-                                                            output_dir=str(staging), part=part,
-                                                            clock_period=clock_period, io_type=io_type)
-        except Arith4mlError as exc:
-            located = _locate(user, exc)
-            if located is exc:
-                raise
-            raise located from None
-        except Exception as exc:  # noqa: BLE001 - hls4ml raises bare Exception for what it cannot parse
-            _raise_unsupported(model, backend, exc)
+        hm = _model_graph(model, backend, cfg, user, staging, part, clock_period, io_type)
         hm.write()
         save_keras_h5(model, staging / MODEL_FILE)
         if test_data is not None:
             shutil.copyfile(test_data, staging / TEST_DATA)
         meta = {"tool": "arith4ml", "version": __version__, "backend": backend, "part": part,
                 "clock_period": clock_period, "io_type": io_type, "user_config": user.data,
-                "test_data": TEST_DATA if test_data is not None else None}
+                "test_data": TEST_DATA if test_data is not None else None, "board": board}
+        if fit is not None:
+            meta["fit"] = fit
         (staging / META).write_text(json.dumps(meta, indent=1) + "\n")  # last: it marks a complete project
     return reopen(out_dir, compile=compile)
+
+
+def recorded_board(project_dir: str | Path) -> str | None:
+    """The board a project was converted for (``convert --board``, else ``--fit``), if its arith4ml.json says."""
+    try:
+        meta = json.loads((Path(project_dir) / META).read_text())
+        board = meta.get("board") or (meta.get("fit") or {}).get("board")  # --board, else the --fit board
+    except (OSError, ValueError, AttributeError):
+        return None
+    return board if isinstance(board, str) and board else None
 
 
 def reopen(project_dir: str | Path, compile: bool = True):

@@ -1,4 +1,6 @@
-"""``arith4ml report``: per-layer arithmetic table of a project (printed and written as JSON)."""
+"""``arith4ml report``: per-layer arithmetic table of a project and its resource estimate (printed and written as
+JSON): PROJECT/report.json holds the arithmetic rows, each with its ``resources`` estimate; PROJECT/estimate.json
+the estimate of every layer, the totals and, with a board, the part's budget and the over-budget warnings."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from toolchain import project
+from toolchain import estimate, project
 from toolchain.atomic import write_text_atomic
-from toolchain.errors import FileSystemError
+from toolchain.boards import Board, load_board
+from toolchain.errors import ConfigError, FileSystemError
+
+ESTIMATE_FILE = "estimate.json"
 
 
 def layer_rows(hm) -> list[dict]:
@@ -43,26 +48,124 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _int(value: int) -> str:
+    return f"{value:,}"
+
+
+def _register_text(e: estimate.LayerEstimate) -> str:
+    """Accumulator width (binary kernels) or the bits of each residue channel (RNS: 'a/b/c')."""
+    return "/".join(str(w) for w in e.register_widths) if e.register_widths else "-"
+
+
+def format_resources(est: estimate.Estimate, board: Board | None = None) -> str:
+    """The resource table (one row per layer that costs something), its totals and, with a board that lists
+    its part's resources, the utilisation and one warning line per resource over the part's budget."""
+    head = (f"{'layer':12s} {'kind':10s} {'strategy':8s} {'reuse':>5s} {'units':>6s} {'linebuf':>8s} {'ROM bits':>9s} "
+            f"{'acc bits':>9s} {'LUT':>10s} {'FF':>10s} {'BRAM36':>6s} {'DSP':>5s}")
+    lines = [f"resource estimate, {est.io_type} ({estimate.DISCLAIMER}):", head, "-" * len(head)]
+    for e in est.layers:
+        if not (e.strategy or any(e.get(r) for r in estimate.RESOURCES) or e.notes):
+            continue
+        lines.append(f"{e.layer:12s} {e.kind:10s} {e.strategy or '-':8s} {e.reuse_factor or '-':>5} "
+                     f"{'-' if e.units is None else e.units:>6} {_int(e.line_buffer_bits):>8s} "
+                     f"{_int(e.rom_bits):>9s} {_register_text(e):>9s} {_int(e.lut):>10s} {_int(e.ff):>10s} "
+                     f"{e.bram36:>6d} {e.dsp:>5d}")
+        lines += [f"{'':12s} note: {n}" for n in e.notes]
+    totals = est.totals
+    lines.append(f"{'total':12s} {'':10s} {'':8s} {'':>5s} {'':>6s} {'':>8s} {'':>9s} {'':>9s} "
+                 f"{_int(totals['lut']):>10s} {_int(totals['ff']):>10s} {totals['bram36']:>6d} {totals['dsp']:>5d}")
+    lines += budget_lines(est, board)
+    return "\n".join(lines)
+
+
+def budget_lines(est: estimate.Estimate, board: Board | None) -> list[str]:
+    """Utilisation of the board's part and a warning line per resource the estimate puts over its budget."""
+    if board is None:
+        return ["no board: 'arith4ml report PROJECT --board NAME' compares the estimate with a part's budget"]
+    budget = estimate.budget_of(board)
+    if budget is None:
+        return [f"board {board.name} lists no resources in its file: nothing to compare the estimate with"]
+    use = estimate.utilisation(est, board)
+    lines = [f"{board.name} ({board.part}): " + ", ".join(
+        f"{estimate.RESOURCE_NAMES[r]} {'n/a' if use[r] is None else format(use[r], '.1%')} of {budget[r]:,}"
+        for r in estimate.RESOURCES)
+        + f" ('convert --fit' aims at {estimate.FIT_TARGET:.0%})"]
+    return lines + [o.message(board) for o in estimate.overuses(est, budget)]
+
+
+def estimate_document(est: estimate.Estimate, board: Board | None) -> dict:
+    """What estimate.json holds: every layer's estimate, the totals, and the board's budget and warnings."""
+    doc = est.as_dict()
+    doc["board"] = doc["part"] = doc["budget"] = doc["utilisation"] = None
+    doc["warnings"] = []
+    if board is not None:
+        doc["board"], doc["part"] = board.name, board.part
+        budget = estimate.budget_of(board)
+        if budget is not None:
+            doc["budget"] = board.resources.as_dict()
+            doc["utilisation"] = estimate.utilisation(est, board)
+            doc["warnings"] = [o.message(board) for o in estimate.overuses(est, budget)]
+            doc["over_budget"] = [{"resource": o.resource, "total": o.total, "budget": o.budget,
+                                   "layers": [{"layer": n, "amount": a} for n, a in o.culprits]}
+                                  for o in estimate.overuses(est, budget)]
+    return doc
+
+
+def _board(args: argparse.Namespace) -> Board | None:
+    """--board, else the board the project was converted for (a recorded board that is gone: none)."""
+    if args.board is not None:
+        return load_board(args.board)
+    name = project.recorded_board(args.project)
+    if name is None:
+        return None
+    try:
+        return load_board(name)
+    except ConfigError:
+        print(f"note: the project was converted for board '{name}', which is not in this installation")
+        return None
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="print the per-layer arithmetic of a project (also written to "
-                                      "PROJECT/report.json)",
+    p = sub.add_parser("report", help="print the per-layer arithmetic and resource estimate of a project (also "
+                                      "written to PROJECT/report.json and PROJECT/estimate.json)",
                        description="Print one row per Dense/Conv layer of a project: its arithmetic, weight "
-                                   "sparsity, generated terms, multiplications and accumulator type.")
+                                   "sparsity, generated terms, multiplications and accumulator type; then a "
+                                   "resource estimate per layer (strategy, ReuseFactor, units, line-buffer, ROM "
+                                   "and register bits, LUT, FF, BRAM36, DSP: arith4ml's cost model, not "
+                                   "synthesis) and its totals, compared with the board's part.")
     p.add_argument("project", help="project directory written by 'arith4ml convert'")
     p.add_argument("--json", metavar="FILE", help="where to write the rows as JSON (default: PROJECT/report.json; "
-                                                   "give another path for a read-only project)")
+                                                   "give another path for a read-only project: the estimate then "
+                                                   "goes beside it, FILE's name with .estimate.json)")
+    p.add_argument("--board", help="compare the estimate with this board's part (default: the board the project "
+                                   "was converted for, if any)")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    hm, _ = project.reopen(args.project, compile=False)
-    rows = layer_rows(hm)
-    print(format_table(rows))
-    out = Path(args.json) if args.json else Path(args.project) / "report.json"
+def _write(path: Path, data, elsewhere: bool) -> None:
     try:
-        write_text_atomic(out, json.dumps(rows, indent=1) + "\n")  # never a half-written report.json
+        write_text_atomic(path, json.dumps(data, indent=1) + "\n")  # never a half-written file
     except OSError as exc:
         err = FileSystemError.from_os_error(exc, "cannot write")
-        raise (err if args.json else FileSystemError(f"{err} (--json FILE writes the report elsewhere)")) from None
-    print(f"written {out}")
+        raise (err if elsewhere else FileSystemError(f"{err} (--json FILE writes the report elsewhere)")) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    board = _board(args) if args.board is not None else None  # a bad --board before the model loads
+    hm, _ = project.reopen(args.project, compile=False)
+    if args.board is None:
+        board = _board(args)
+    rows = layer_rows(hm)
+    est = estimate.estimate_model(hm)
+    by_name = {e.layer: e for e in est.layers}
+    for row in rows:
+        row["resources"] = by_name[row["layer"]].as_dict()
+    print(format_table(rows))
+    print()
+    print(format_resources(est, board))
+    out = Path(args.json) if args.json else Path(args.project) / "report.json"
+    side = out.with_name(out.stem + ".estimate.json") if args.json else Path(args.project) / ESTIMATE_FILE
+    _write(out, rows, bool(args.json))
+    _write(side, estimate_document(est, board), bool(args.json))
+    print(f"written {out}, {side}")
     return 0
