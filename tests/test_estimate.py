@@ -331,3 +331,26 @@ def test_fit_board_without_resources(cnn, tmp_path, capsys, catalogue):
                         "-o", tmp_path / "prj", "--fit", "bare")
     assert rc == 2 and "--fit bare" in err and "no resources" in err
     assert not (tmp_path / "prj").exists()
+
+
+@pytest.mark.parametrize("quantizer, arithmetic, group", [("bits", "mult", 1), ("ternary", "nk", 4)])
+def test_mult_and_nk_fold_units_and_monotone(tmp_path, quantizer, arithmetic, group):
+    """Dense layers of the mult and (4,4) nk kernels: units = fold units x n_out / R (nk folds whole groups of 4
+    inputs), and LUT/FF/DSP never grow with R."""
+    from tests import zoo
+
+    model = zoo.mlp(3, quantizer, widths=(16, 12, 4), prune=0.0)
+    extra = {"Arithmetic": arithmetic, **({"NK": [4, 4]} if arithmetic == "nk" else {})}
+    hm = zoo.convert(model, "Bitshift", tmp_path, layer_config={"d0": extra, "out": extra}, compile=False)
+    for name in ("d0", "out"):
+        n_in, n_out = model.get_layer(name).get_weights()[0].shape
+        n_units = -(-n_in // group)
+        layer = _layer(hm, name)
+        assert layer.get_attr("arith_plan").kind == arithmetic
+        previous = None
+        for r in valid_reuse_factors(n_units, n_out)[1:]:
+            e = estimate.layer_estimate(layer, "io_parallel", "resource", r)
+            assert e.units == n_units * n_out // r, (name, r)
+            if previous is not None:
+                assert all(e.get(res) <= previous.get(res) for res in ("lut", "ff", "dsp")), (name, r)
+            previous = e

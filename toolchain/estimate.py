@@ -17,7 +17,8 @@ What is costed, per layer (every Dense/Conv layer, pooling, elementwise layers):
 * accumulator / residue-channel registers (``KernelCost.register_bits``, flip-flops);
 * pipeline registers: ``PIPELINE_FF_PER_LUT`` flip-flops per datapath LUT;
 * io_stream: the line buffer of a conv ((filt_height - 1) rows x in_width x n_chan elements of
-  ``Kernel.element_bits(plan)`` bits) and its window registers (filt_h x filt_w x n_chan elements); a
+  ``Kernel.element_bits(plan)`` bits: one RAM of in_width elements per row and channel, as
+  ``nnet_arith_common.h`` partitions it) and its window registers (filt_h x filt_w x n_chan elements); a
   Dense layer's input vector; pooling's own line buffer ((pool_height - 1) x in_width x n_chan inputs);
 * io_parallel: each layer's whole output array in registers (``frame_bits``), and for a conv the
   multiplexers that select each patch element from the input frame's registers;
@@ -88,11 +89,12 @@ FF_PER_REGISTER_BIT = 1
 """Flip-flops per register bit (accumulators, windows, io_parallel arrays)."""
 
 ROM_BITS_PER_LUT = 64
-"""A LUT6 holds a 64 x 1 distributed ROM/RAM: a w-bit memory of depth d costs w x ceil(d / 64) LUTs."""
+"""A LUT6 holds a 64 x 1 distributed ROM/RAM: a w-bit memory of depth d costs w x ceil(d / 64) LUTs (weight
+ROMs, and the line buffers of arith4ml's convolutions, which are RAMs indexed by column)."""
 
 SRL_BITS_PER_LUT = 32
-"""A LUT as SRLC32E holds a 32-deep shift register of 1 bit: a line buffer row of depth d and width w costs
-w x ceil(d / 32) LUTs when it stays out of block RAM."""
+"""A LUT as SRLC32E holds a 32-deep shift register of 1 bit: a shift-register line buffer (hls4ml's pooling)
+of depth d and width w costs w x ceil(d / 32) LUTs when it stays out of block RAM."""
 
 BRAM_MIN_DEPTH = 128
 """Memories at least this deep go to BRAM36; shallower ones to LUTRAM/SRL.  Vivado's automatic choice
@@ -272,7 +274,9 @@ def _stream_buffers(plan: DotPlan, elem: int) -> tuple[int, int, float, int]:
         return 0, plan.n_in * elem, 0.0, 0
     rows = g.filt_height - 1
     line_bits = rows * g.in_width * g.n_chan * elem
-    lut, bram = memory(g.n_chan * elem, g.in_width, shift_register=True, copies=rows)
+    # nnet_arith_common.h's dot_stream: line_buffer[rows][in_width][n_chan], partitioned by row and channel: one
+    # RAM of in_width words of one element per (row, channel)
+    lut, bram = memory(elem, g.in_width, copies=rows * g.n_chan)
     return line_bits, g.filt_height * g.filt_width * g.n_chan * elem, lut, bram
 
 
