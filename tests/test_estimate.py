@@ -158,9 +158,10 @@ def test_rns_channel_registers_and_residue_line_buffer(rns_hm, cnn):
             assert (m - 1).bit_length() <= w  # and holds every residue
         s = cnn[2][name]
         assert est[name].register_bits == s["n_out"] * sum(widths)
-    # the line buffer holds residues: the sum of the residue widths per element
+    # the line buffer holds residues: n_mod residues per element, each in the widest residue's bits (residue_t)
     c2 = cnn[2]["c2"]
-    residue_bits = sum((m - 1).bit_length() for m in _layer(rns_hm, "c2").get_attr("arith_plan").encoding.moduli)
+    moduli = _layer(rns_hm, "c2").get_attr("arith_plan").encoding.moduli
+    residue_bits = len(moduli) * max((m - 1).bit_length() for m in moduli)
     assert est["c2"].line_buffer_bits == (c2["filt_h"] - 1) * c2["in_width"] * c2["n_chan"] * residue_bits
     assert 35 in _layer(rns_hm, "out").get_attr("arith_plan").encoding.moduli
     assert any("modulus 35 reduces with Barrett" in n for n in est["out"].notes)

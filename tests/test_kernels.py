@@ -11,7 +11,12 @@ from toolchain import kernels
 from toolchain.arith import ternary
 from toolchain.arith.fixed import FixedType
 from toolchain.errors import UnsupportedError
-from toolchain.kernels.base import DOT_CONFIG_FIELDS
+from toolchain.kernels.base import (
+    DENSE_STREAM_CALL_TEMPLATE,
+    DOT_CONFIG_FIELDS,
+    FRAME_CALL_TEMPLATE,
+    STREAM_CALL_TEMPLATE,
+)
 from toolchain.kernels.plan import Geometry, build_plan, choose_kernel, dot_core
 from toolchain.resources import templates_dir
 
@@ -125,10 +130,12 @@ def test_templates_fill_every_placeholder(name, weights, options):
     assert "struct config3" in text and "{" not in text.replace("{\n", "").replace("= {", "")
     for array in kernel.weight_arrays(plan):
         assert f"typedef {array.name}_t {array.typedef};" in text
-    call = kernel.function_template.format(input_t="in_t", output_t="out_t", config="config3", input="x",
-                                           output="y", weights="b3, w3")
-    assert call.endswith("(x, y, b3, w3);") and "config3" in call
+    for frame in (FRAME_CALL_TEMPLATE, STREAM_CALL_TEMPLATE, DENSE_STREAM_CALL_TEMPLATE):
+        call = frame.format(kernel=kernel.cpp_kernel, input_t="in_t", output_t="out_t", config="config3", input="x",
+                            output="y", weights="b3, w3")
+        assert call.endswith("(x, y, b3, w3);") and f"<{kernel.cpp_kernel}, in_t, out_t, config3>" in call
     assert (templates_dir() / kernel.header).is_file()
+    assert f"struct {kernel.cpp_kernel.split('::')[-1]} " in (templates_dir() / kernel.header).read_text()
 
 
 def test_rns_refuses_a_dynamic_range_beyond_2_62():

@@ -1,5 +1,6 @@
-"""Kernel features that only the C++ can show: RNS with a CRT sum wider than 64 bits (ap_uint in C-sim
-too) and both reverse conversions, C-simulated with g++ and compared bit for bit with the reference."""
+"""Kernel features that only the C++ can show: RNS with moduli near 2^20 (M ~ 2^60: the division-free CRT sum
+sum_j M_j z_j < 3M needs 62 bits, the lazy channel sums (m - 1) + n_in (m - 1)^2 about 44) and both reverse
+conversions, C-simulated with g++ and compared bit for bit with the reference."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,7 @@ from tests import zoo
 
 pytestmark = pytest.mark.slow
 
-WIDE_MODULI = [2**20 - 1, 2**20, 2**20 + 1]  # M ~ 2^60: the CRT sum of coefficients * residues needs ~83 bits
+WIDE_MODULI = [2**20 - 1, 2**20, 2**20 + 1]  # M ~ 2^60
 
 
 @pytest.mark.parametrize("reverse", ["crt", "mrc"])
@@ -19,7 +20,8 @@ def test_rns_wide_crt_sum_csim_equals_reference(tmp_path, reverse):
     model = zoo.mlp(21, "po2", widths=(9, 7, 3))
     hm = zoo.convert(model, "RNS", tmp_path / "prj", layer_config={"*": {"Moduli": WIDE_MODULI, "Reverse": reverse}})
     params = (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
-    assert "reverse_width = 83" in params and f"use_crt = {str(reverse == 'crt').lower()}" in params
+    assert "moduli_list<1048575ULL, 1048576ULL, 1048577ULL>" in params
+    assert f"use_crt = {str(reverse == 'crt').lower()}" in params
     plans = [n.get_attr("arith_plan") for n in hm.get_layers() if n.get_attr("arith_plan") is not None]
     assert [p.encoding.moduli for p in plans] == [tuple(WIDE_MODULI)] * 2
     x = zoo.raw_inputs(22, model.input_shape[1:])

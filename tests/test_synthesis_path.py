@@ -4,9 +4,10 @@ with g++ and the real ap types, equal bit for bit to ``toolchain.reference`` on 
 
 Tiny random models cover every kernel kind on both io types: a Bitshift MLP whose layers take the nk, shift
 and mult kernels; an RNS MLP with CRT and mixed-radix reverse conversions, its last layer with moduli near
-2^20 (the CRT sum needs ap_uint<83>, and the moduli exceed the range of that layer's 8- or 9-bit input
-codes: the forward conversion once cast them to the input code type and divided by zero on the synthesis
-path); a ResNet-style CNN (Conv2D, BatchNorm, QBatchNormalization, Add, max pooling) on both backends.  Two
+2^20 (the CRT sum needs 62 bits, the lazy channel sums about 44, and the moduli exceed the range of that
+layer's 8- or 9-bit input codes: the forward conversion once cast them to the input code type and divided by
+zero on the synthesis path); a ResNet-style CNN (Conv2D, BatchNorm, QBatchNormalization, Add, max pooling) on
+both backends; small CNNs folded by Strategy Resource over inputs and outputs, io_parallel and io_stream.  Two
 MLPs begin with an input quantizer.  The synthesis branches compile slowly (ap types everywhere): keep
 models tiny.
 """
@@ -23,7 +24,7 @@ from tests import zoo
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("synthesis_path")]
 
-WIDE_MODULI = [2**20 - 1, 2**20, 2**20 + 1]  # M ~ 2^60: the CRT sum needs ~83 bits
+WIDE_MODULI = [2**20 - 1, 2**20, 2**20 + 1]  # M ~ 2^60
 
 
 def mixed_mlp(seed: int, quantizers: tuple[str, ...], quantized_input: bool = False):
@@ -52,6 +53,13 @@ def mixed_mlp(seed: int, quantizers: tuple[str, ...], quantized_input: bool = Fa
     return model
 
 
+def _conv_net(seed: int, quantizer: str = "po2"):
+    from tests.test_hardware_shape import GEOMETRIES, conv_net
+
+    return conv_net(seed, *GEOMETRIES["same-3x3"], quantizer)
+
+
+FOLDED = {name: {"Strategy": "Resource", "ReuseFactor": r} for name, r in {"c0": 54, "c1": 9, "out": 252}.items()}
 BITSHIFT_LAYERS = {"d0": {"Arithmetic": "nk"}, "d1": {"Arithmetic": "bitshift"}, "out": {"Arithmetic": "mult"}}
 CASES = {
     # id: (builder, backend, io type, layer config, the kernels of the dot layers in order)
@@ -70,6 +78,10 @@ CASES = {
     "bitshift-cnn-stream": (lambda: zoo.resnet(6, (2, 3), 3), "Bitshift", "io_stream", {}, None),
     "rns-cnn-parallel": (lambda: zoo.resnet(7, (2, 3), 3), "RNS", "io_parallel", {"*": {"Reverse": "mrc"}}, None),
     "rns-cnn-stream": (lambda: zoo.resnet(8, (2, 3), 3, qbatchnorm=True), "RNS", "io_stream", {}, None),
+    # Strategy Resource, folded over inputs and outputs (fold-ordered ROMs), 'same' padding in the line buffers
+    "bitshift-conv-stream-folded": (lambda: _conv_net(9), "Bitshift", "io_stream", FOLDED, ["shift"] * 3),
+    "rns-conv-parallel-folded": (lambda: _conv_net(10, "bits"), "RNS", "io_parallel", FOLDED, ["rns"] * 3),
+    "rns-conv-stream-folded": (lambda: _conv_net(11, "bits"), "RNS", "io_stream", FOLDED, ["rns"] * 3),
 }
 
 

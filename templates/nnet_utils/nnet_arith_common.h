@@ -427,16 +427,6 @@ PatchRows:
     }
 }
 
-// Raw codes of a whole input frame, widened to raw_T (the RNS kernel's io_parallel frame).
-template <class data_T, typename CONFIG_T, class raw_T>
-void raw_frame(const data_T data[], raw_T raw[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan]) {
-#pragma HLS INLINE
-    for (unsigned k = 0; k < CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan; k++) {
-#pragma HLS UNROLL
-        raw[k] = raw_code<raw_T>(data[k]);
-    }
-}
-
 // +term, -term or 0 for sign +1, -1 or 0: two masks instead of a branch (the sign pattern is
 // random, so C-sim would mispredict half the branches) and no multiplication.
 template <class acc_T, class sign_T> inline acc_T signed_term(const acc_T &term, const sign_T &sign) {
@@ -456,13 +446,19 @@ template <class acc_T, class sign_T> inline acc_T signed_term(const acc_T &term,
 //   template <class CONFIG_T> static void fold(const element x[n_in], accumulator acc[n_out], unsigned ri,
 //                                               unsigned d, const WEIGHTS *...);  the terms of fold step (ri, d)
 //   template <class CONFIG_T, class res_T> static res_T result(const accumulator &acc, const bias_t &bias);
-// A value-initialised element (element()) encodes 0: the frames use it for the zero padding.
+// The frames pad with the encoding of 0 (zero_element): ap types are not zero-initialised by their constructors.
 //
 // Folding (toolchain/kernels/fold.py): fold step (ri, d) adds the terms of units [ri * fold_in, (ri + 1) * fold_in)
 // to outputs [d * fold_out, (d + 1) * fold_out); the weight ROMs are stored in fold order, so step
 // ri * fold_out_steps + d reads one row of fold_in * fold_out words.  n_fold = 1 (Strategy Latency) is one step
 // holding every term; n_fold = ReuseFactor (Strategy Resource) shares fold_in * fold_out term units over n_fold
 // cycles.
+
+// The element of the value 0 (zero padding), a constant once inlined.
+template <class KERNEL, typename CONFIG_T> typename KERNEL::template element<CONFIG_T>::type zero_element() {
+#pragma HLS INLINE
+    return KERNEL::template encode<CONFIG_T>(ap_int<2>(0));
+}
 
 // Index of term (s, t) of fold step (ri, d) in a fold-ordered ROM.
 template <typename CONFIG_T> inline unsigned fold_index(unsigned ri, unsigned d, unsigned s, unsigned t) {
@@ -525,7 +521,7 @@ void frame_pixel(const elem_T frame[], res_T res[], unsigned oh, unsigned ow,
 #pragma HLS INLINE
     elem_T patch[CONFIG_T::n_in];
 #pragma HLS ARRAY_PARTITION variable = patch complete
-    gather_patch<elem_T, CONFIG_T>(frame, patch, oh, ow, elem_T());
+    gather_patch<elem_T, CONFIG_T>(frame, patch, oh, ow, zero_element<KERNEL, CONFIG_T>());
     dot_pixel<KERNEL, CONFIG_T>(patch, &res[(oh * CONFIG_T::out_width + ow) * CONFIG_T::n_out], biases, weights...);
 }
 
@@ -618,7 +614,7 @@ void stream_position(hls::stream<data_T> &data, hls::stream<res_T> &res,
     PadPixel:
         for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
 #pragma HLS UNROLL
-            pixel[c] = elem_T();
+            pixel[c] = zero_element<KERNEL, CONFIG_T>();
         }
     }
     // shift the window one column left
@@ -645,7 +641,7 @@ NewColumn:
         for (unsigned fh = 0; fh < fh_last; fh++) {
 #pragma HLS UNROLL
             window[(fh * CONFIG_T::filt_width + fw_last) * CONFIG_T::n_chan + c] =
-                col_in ? line_buffer[fh][iw][c] : elem_T();
+                col_in ? line_buffer[fh][iw][c] : zero_element<KERNEL, CONFIG_T>();
         }
         window[(fh_last * CONFIG_T::filt_width + fw_last) * CONFIG_T::n_chan + c] = pixel[c];
     }

@@ -7,8 +7,8 @@
 //      residue is 0 generate no term (residue-level sparsity),
 //   3. converts back to a signed binary integer by CRT or mixed radix,
 //   4. shifts it onto the accumulator grid, adds the bias and casts to the result type.
-// Moduli and conversion constants are static const tables of the layer's config struct (moduli,
-// crt_coefficients, mrc_inverses) and dynamic_range = M (below 2^62, so every constant fits 64 bits).
+// The layer's config names its moduli (typedef moduli_list<...> rns_base); every conversion constant
+// follows from them at compile time.  No % or / touches data: see the RNS-DATAPATH section.
 #ifndef NNET_RNS_H_
 #define NNET_RNS_H_
 
@@ -622,148 +622,109 @@ template <class BASE> typename BASE::value_t reverse_mrc(const typename BASE::re
 // RNS-DATAPATH-END
 // =====================================================================================================
 
+// =====================================================================================================
+// The RNS layer kernel of the common frames (nnet_arith_common.h: encode / init / fold / result).
+//
+// Elements are the residues of an input code (forward conversion by chunk folding, once per input value: the
+// line buffer holds residues).  One output's accumulator is its channel registers, one residue per modulus,
+// at most n + 1 bits each.  A fold step adds, per channel, fold_in residue products to each of its outputs:
+// the products (< m^2) are summed in binary and reduced once per group of lazy_terms products by the
+// modulus' own reduction (truncation, end-around carry, diminished-one step or Barrett), so the sum never
+// exceeds (m - 1) + lazy_terms (m - 1)^2 < 2^62 (bounded lazy reduction; the width is uint_upto of that bound)
+// and only an n(+1)-bit residue leaves the step.  A weight residue that is 0 is a constant 0 in the unrolled
+// Latency datapath (function_instantiate), so its product is expected to vanish.  result() converts back by
+// CRT or mixed radix (division-free, constants from the moduli at compile time), moves the value onto the
+// accumulator grid (post_shift), adds the bias and casts.
+//
+// Layer config (toolchain/kernels/rns.py): the dot_config fields and
+//   typedef moduli_list<m_0, ..., m_{r-1}> rns_base;   the moduli (constants follow from them)
+//   static const bool use_crt;                          false: mixed radix
+//   static const int post_shift;                        accumulator-grid shift after reverse conversion
+//   typedef ... residue_t;                              element type of the weight-residue ROM
 struct rns_config : dot_config {
-    static const unsigned n_mod = 3;     // number of residue channels
-    static const int residue_width = 9;  // bits of one residue
-    static const int channel_width = 32; // bits of one channel's un-reduced sum
-    static const int reverse_width = 64; // bits of the CRT sum (or of M for mixed radix)
-    static const bool use_crt = true;    // false: mixed-radix reverse conversion
-    static const int post_shift = 0;     // acc grid shift applied after reverse conversion
+    typedef moduli_list<255ULL, 256ULL, 257ULL> rns_base;
+    static const bool use_crt = true;
+    static const int post_shift = 0;
 };
 
-// Integer types of one layer (native on the C-sim fast path, ap types on the hardware path; see exact_int).
-template <typename CONFIG_T> struct rns_types {
-    // forward conversion reduces input codes modulo m <= 2^residue_width, which needs residue_width + 2 signed
-    // bits: more than the input codes have when a modulus exceeds their range
-    static const int mod_width =
-        CONFIG_T::raw_width > CONFIG_T::residue_width + 2 ? CONFIG_T::raw_width : CONFIG_T::residue_width + 2;
-    typedef typename exact_int<CONFIG_T::raw_width>::type raw_int;             // input codes
-    typedef typename exact_int<mod_width>::type mod_int;                       // input codes and moduli
-    typedef typename exact_int<CONFIG_T::acc_width + 1>::type acc_int;         // signed accumulator
-    typedef typename exact_uint<CONFIG_T::residue_width>::type residue_int;    // one residue, [0, m)
-    typedef typename exact_uint<CONFIG_T::channel_width>::type sum_t;          // un-reduced channel sum
-    typedef typename exact_uint<CONFIG_T::reverse_width>::type wide_t;         // CRT sum, or M
-    typedef typename exact_int<2 * CONFIG_T::residue_width + 2>::type digit_t; // mixed-radix step
-};
-
-// Forward conversion of one signed code: |x|_m in [0, m).
-template <typename CONFIG_T>
-typename rns_types<CONFIG_T>::residue_int to_residue(const typename rns_types<CONFIG_T>::raw_int &x, unsigned j) {
-#pragma HLS INLINE
-    typedef typename rns_types<CONFIG_T>::mod_int mod_int;
-    const mod_int m = mod_int(CONFIG_T::moduli[j]);
-    mod_int r = mod_int(x) % m;
-    if (r < 0) r += m;
-    return typename rns_types<CONFIG_T>::residue_int(r);
-}
-
-// Reverse conversion of residues to the signed integer X, |X| < M/2.
-template <typename CONFIG_T>
-typename rns_types<CONFIG_T>::acc_int from_residues(const typename rns_types<CONFIG_T>::residue_int y[CONFIG_T::n_mod]) {
-#pragma HLS INLINE
-    typedef typename rns_types<CONFIG_T>::wide_t wide_t;
-    typedef typename rns_types<CONFIG_T>::digit_t digit_t;
-    const wide_t M = CONFIG_T::dynamic_range;
-    wide_t X = 0;
-    if (CONFIG_T::use_crt) {
-        // X = | sum_j y_j * c_j |_M with c_j = M_j * |M_j^-1|_{m_j}
-        for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
-#pragma HLS UNROLL
-            X += wide_t(y[j]) * wide_t(CONFIG_T::crt_coefficients[j]);
-        }
-        X = X % M;
-    } else {
-        // mixed radix digits d_j, X = d_0 + m_0 (d_1 + m_1 (d_2 + ...))
-        digit_t d[CONFIG_T::n_mod];
-        for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
-#pragma HLS UNROLL
-            const digit_t mj = digit_t(CONFIG_T::moduli[j]);
-            digit_t t = digit_t(y[j]);
-            for (unsigned i = 0; i < j; i++) {
-                t = t - d[i];
-                if (t < 0) t += mj;
-                t = (t * digit_t(CONFIG_T::mrc_inverses[i * CONFIG_T::n_mod + j])) % mj;
-            }
-            d[j] = t;
-        }
-        for (int j = CONFIG_T::n_mod - 1; j >= 0; j--) {
-            X = X * wide_t(CONFIG_T::moduli[j]) + wide_t(d[j]);
-        }
-    }
-    // the upper half of [0, M) holds the negative numbers; M - X then is |X| and fits the accumulator
-    typedef typename rns_types<CONFIG_T>::acc_int acc_int;
-    if (X > (M - 1) / 2) return -acc_int(wide_t(M - X));
-    return acc_int(X);
-}
-
-template <class data_T, class res_T, typename CONFIG_T>
-void rns(const data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan],
-         res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_out],
-         const typename CONFIG_T::bias_t biases[CONFIG_T::n_out],
-         const typename CONFIG_T::residue_t w_res[CONFIG_T::n_mod * CONFIG_T::n_in * CONFIG_T::n_out]) {
-#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
-    typedef rns_types<CONFIG_T> types;
-    typedef typename types::raw_int raw_int;
-    typedef typename types::acc_int acc_int;
-    typedef typename types::residue_int residue_int;
-    typedef typename types::sum_t sum_t;
-    const unsigned n_frame = CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan;
-    raw_int raw[n_frame];
-    raw_frame<data_T, CONFIG_T, raw_int>(data, raw);
-    residue_int x_res[CONFIG_T::n_mod][n_frame];
-    for (unsigned j = 0; j < CONFIG_T::n_mod; j++)
-        for (unsigned k = 0; k < n_frame; k++) x_res[j][k] = to_residue<CONFIG_T>(raw[k], j);
-
-    const auto *w_rom = weight_rom<CONFIG_T, 0, CONFIG_T::n_mod * CONFIG_T::n_in * CONFIG_T::n_out>(w_res);
-    residue_int patch[CONFIG_T::n_mod][CONFIG_T::n_in];
-    sum_t sums[CONFIG_T::n_mod][CONFIG_T::n_out];
-    for (unsigned oh = 0; oh < CONFIG_T::out_height; oh++) {
-        for (unsigned ow = 0; ow < CONFIG_T::out_width; ow++) {
-            for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
-#pragma HLS UNROLL
-                gather_patch<residue_int, CONFIG_T>(x_res[j], patch[j], oh, ow, residue_int(0));
-                for (unsigned o = 0; o < CONFIG_T::n_out; o++) sums[j][o] = 0;
-                // per-channel modular MAC; a zero weight residue is a constant 0 once the loops are
-                // unrolled, so synthesis generates no term for it (the report counts those)
-                for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
-                    for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-                        sums[j][o] += sum_t(patch[j][i]) * sum_t(w_rom[(j * CONFIG_T::n_in + i) * CONFIG_T::n_out + o]);
-                    }
-                }
-            }
-            for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-                residue_int y[CONFIG_T::n_mod];
-                for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
-#pragma HLS UNROLL
-                    y[j] = residue_int(sums[j][o] % sum_t(CONFIG_T::moduli[j]));
-                }
-                const acc_int acc = (from_residues<CONFIG_T>(y) << CONFIG_T::post_shift) + acc_int(biases[o]);
-                res[(oh * CONFIG_T::out_width + ow) * CONFIG_T::n_out + o] =
-                    cast_result<CONFIG_T::acc_width + 1, CONFIG_T::acc_frac, typename CONFIG_T::accum_t, res_T, false>(acc);
-            }
-        }
-    }
-}
-
-// The io_parallel RNS layer as a type (run = rns), for frame_stream.
-struct rns_layer {
-    template <class data_T, class res_T, typename CONFIG_T>
-    static void run(const data_T data[], res_T res[], const typename CONFIG_T::bias_t biases[],
-                    const typename CONFIG_T::residue_t w_res[]) {
-#pragma HLS INLINE
-        rns<data_T, res_T, CONFIG_T>(data, res, biases, w_res);
-    }
-};
-
-// ==== The RNS kernel of the common frames (nnet_arith_common.h) ====================================================
-// Elements are the residues of an input code (forward conversion once per input value: the line buffer holds
-// residues); one output's accumulator is one sum per residue channel; the result converts back to binary, moves
-// the value onto the accumulator grid, adds the bias and casts.
+// The residues of one value, one per channel (channel j uses the low bits its modulus needs).
 template <typename CONFIG_T> struct rns_residues {
-    typename rns_types<CONFIG_T>::residue_int r[CONFIG_T::n_mod];
+    typename CONFIG_T::rns_base::residue_t r[CONFIG_T::rns_base::n_mod];
 };
-template <typename CONFIG_T> struct rns_sums {
-    typename rns_types<CONFIG_T>::sum_t s[CONFIG_T::n_mod];
+
+// Residue products of modulus M a channel may add in binary before one reduction: (M - 1) + G (M - 1)^2 <= 2^62.
+template <unsigned long long M, unsigned long long TERMS> struct lazy_terms {
+    static const unsigned long long max_product = (M - 1) * (M - 1);
+    static const unsigned long long limit = max_product == 0 ? TERMS : ((1ULL << 62) - (M - 1)) / max_product;
+    static const unsigned long long value = limit < 1 ? 1 : limit < TERMS ? limit : TERMS;
+    static const unsigned long long bound = (M - 1) + value * max_product;
+};
+
+// Fold step of channel J (then of channels J + 1, ...): a template recursion, so every channel has its own
+// constant modulus type and reduction.
+template <typename CONFIG_T, unsigned J, bool END = (J >= CONFIG_T::rns_base::n_mod)> struct rns_fold_channels {
+    typedef typename CONFIG_T::rns_base BASE;
+    static const unsigned long long M = BASE::template at<J>::value;
+    typedef lazy_terms<M, CONFIG_T::fold_in> lazy;
+    typedef typename uint_upto<lazy::bound>::type sum_t;
+    typedef typename modulus<M>::residue_t residue_t;
+
+    template <class W_T>
+    static void fold(const rns_residues<CONFIG_T> x[CONFIG_T::n_in], rns_residues<CONFIG_T> acc[CONFIG_T::n_out],
+                     unsigned ri, unsigned d, const W_T *w_rom) {
+#pragma HLS INLINE
+        const unsigned n_weights = CONFIG_T::n_in * CONFIG_T::n_out;
+        sum_t sums[CONFIG_T::fold_out];
+#pragma HLS ARRAY_PARTITION variable = sums complete
+    Registers:
+        for (unsigned t = 0; t < CONFIG_T::fold_out; t++) {
+#pragma HLS UNROLL
+            sums[t] = sum_t(residue_t(acc[d * CONFIG_T::fold_out + t].r[J]));
+        }
+    Groups:
+        for (unsigned s0 = 0; s0 < CONFIG_T::fold_in; s0 += lazy::value) {
+#pragma HLS UNROLL
+        Inputs:
+            for (unsigned s = s0; s < s0 + lazy::value && s < CONFIG_T::fold_in; s++) {
+#pragma HLS UNROLL
+                const sum_t xi = sum_t(residue_t(x[ri * CONFIG_T::fold_in + s].r[J]));
+            Outputs:
+                for (unsigned t = 0; t < CONFIG_T::fold_out; t++) {
+#pragma HLS UNROLL
+                    sums[t] += xi * sum_t(residue_t(w_rom[J * n_weights + fold_index<CONFIG_T>(ri, d, s, t)]));
+                }
+            }
+        Reduce:
+            for (unsigned t = 0; t < CONFIG_T::fold_out; t++) {
+#pragma HLS UNROLL
+                sums[t] = sum_t(reduce_bounded<M, lazy::bound>(sums[t]));
+            }
+        }
+    Store:
+        for (unsigned t = 0; t < CONFIG_T::fold_out; t++) {
+#pragma HLS UNROLL
+            acc[d * CONFIG_T::fold_out + t].r[J] = typename BASE::residue_t(sums[t]);
+        }
+        rns_fold_channels<CONFIG_T, J + 1>::fold(x, acc, ri, d, w_rom);
+    }
+};
+template <typename CONFIG_T, unsigned J> struct rns_fold_channels<CONFIG_T, J, true> {
+    template <class W_T>
+    static void fold(const rns_residues<CONFIG_T>[], rns_residues<CONFIG_T>[], unsigned, unsigned, const W_T *) {}
+};
+
+// Reverse conversion chosen at compile time (only the chosen one is instantiated).
+template <bool CRT> struct rns_reverse {
+    template <class BASE> static typename BASE::value_t run(const typename BASE::residue_t y[BASE::n_mod]) {
+#pragma HLS INLINE
+        return reverse_crt<BASE>(y);
+    }
+};
+template <> struct rns_reverse<false> {
+    template <class BASE> static typename BASE::value_t run(const typename BASE::residue_t y[BASE::n_mod]) {
+#pragma HLS INLINE
+        return reverse_mrc<BASE>(y);
+    }
 };
 
 struct rns_kernel {
@@ -771,60 +732,46 @@ struct rns_kernel {
         typedef rns_residues<CONFIG_T> type;
     };
     template <typename CONFIG_T> struct accumulator {
-        typedef rns_sums<CONFIG_T> type;
+        typedef rns_residues<CONFIG_T> type;
     };
+    // input codes as signed integers: an unsigned type gets one more (zero) sign bit
+    template <typename CONFIG_T> struct code {
+        static const int width = CONFIG_T::in_signed ? CONFIG_T::in_bits : CONFIG_T::in_bits + 1;
+        typedef typename exact_int<width>::type type;
+    };
+
     template <typename CONFIG_T, class data_T> static rns_residues<CONFIG_T> encode(const data_T &x) {
 #pragma HLS INLINE
-        const typename rns_types<CONFIG_T>::raw_int code = raw_code<typename rns_types<CONFIG_T>::raw_int>(x);
         rns_residues<CONFIG_T> e;
-    Channels:
-        for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
-#pragma HLS UNROLL
-            e.r[j] = to_residue<CONFIG_T>(code, j);
-        }
+        to_residues_fold<typename CONFIG_T::rns_base, code<CONFIG_T>::width>(raw_code<typename code<CONFIG_T>::type>(x),
+                                                                             e.r);
         return e;
     }
-    template <typename CONFIG_T> static void init(rns_sums<CONFIG_T> &acc, const typename CONFIG_T::bias_t &) {
+    template <typename CONFIG_T> static void init(rns_residues<CONFIG_T> &acc, const typename CONFIG_T::bias_t &) {
 #pragma HLS INLINE
-        for (unsigned j = 0; j < CONFIG_T::n_mod; j++) acc.s[j] = 0;
+        for (unsigned j = 0; j < CONFIG_T::rns_base::n_mod; j++) {
+#pragma HLS UNROLL
+            acc.r[j] = 0;
+        }
     }
     template <typename CONFIG_T>
-    static void fold(const rns_residues<CONFIG_T> x[CONFIG_T::n_in], rns_sums<CONFIG_T> acc[CONFIG_T::n_out], unsigned ri,
-                     unsigned d,
-                     const typename CONFIG_T::residue_t w_res[CONFIG_T::n_mod * CONFIG_T::n_in * CONFIG_T::n_out]) {
+    static void
+    fold(const rns_residues<CONFIG_T> x[CONFIG_T::n_in], rns_residues<CONFIG_T> acc[CONFIG_T::n_out], unsigned ri,
+         unsigned d,
+         const typename CONFIG_T::residue_t w_res[CONFIG_T::rns_base::n_mod * CONFIG_T::n_in * CONFIG_T::n_out]) {
 #pragma HLS function_instantiate variable = w_res
 #pragma HLS ARRAY_RESHAPE variable = w_res cyclic factor = CONFIG_T::fold_in * CONFIG_T::fold_out
-        typedef typename rns_types<CONFIG_T>::sum_t sum_t;
-        const unsigned n_weights = CONFIG_T::n_in * CONFIG_T::n_out;
-        const auto *w_rom = weight_rom<CONFIG_T, 0, CONFIG_T::n_mod * n_weights>(w_res);
-    Channels:
-        for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
-#pragma HLS UNROLL
-        Inputs:
-            for (unsigned s = 0; s < CONFIG_T::fold_in; s++) {
-#pragma HLS UNROLL
-                const sum_t xi = sum_t(x[ri * CONFIG_T::fold_in + s].r[j]);
-            Outputs:
-                for (unsigned t = 0; t < CONFIG_T::fold_out; t++) {
-#pragma HLS UNROLL
-                    acc[d * CONFIG_T::fold_out + t].s[j] +=
-                        xi * sum_t(w_rom[j * n_weights + fold_index<CONFIG_T>(ri, d, s, t)]);
-                }
-            }
-        }
+        const auto *w_rom = weight_rom<CONFIG_T, 0, CONFIG_T::rns_base::n_mod * CONFIG_T::n_in * CONFIG_T::n_out,
+                                       typename CONFIG_T::rns_base::residue_t>(w_res);
+        rns_fold_channels<CONFIG_T, 0>::fold(x, acc, ri, d, w_rom);
     }
     template <typename CONFIG_T, class res_T>
-    static res_T result(const rns_sums<CONFIG_T> &acc, const typename CONFIG_T::bias_t &bias) {
+    static res_T result(const rns_residues<CONFIG_T> &acc, const typename CONFIG_T::bias_t &bias) {
 #pragma HLS INLINE
-        typedef rns_types<CONFIG_T> types;
-        typename types::residue_int y[CONFIG_T::n_mod];
-        for (unsigned j = 0; j < CONFIG_T::n_mod; j++) {
-#pragma HLS UNROLL
-            y[j] = typename types::residue_int(acc.s[j] % typename types::sum_t(CONFIG_T::moduli[j]));
-        }
-        const typename types::acc_int value =
-            (from_residues<CONFIG_T>(y) << CONFIG_T::post_shift) + typename types::acc_int(bias);
-        return cast_result<CONFIG_T::acc_width + 1, CONFIG_T::acc_frac, typename CONFIG_T::accum_t, res_T, false>(value);
+        typedef typename exact_int<CONFIG_T::acc_width + 1>::type acc_int;
+        const acc_int value = acc_int(rns_reverse<CONFIG_T::use_crt>::template run<typename CONFIG_T::rns_base>(acc.r));
+        return cast_result<CONFIG_T::acc_width + 1, CONFIG_T::acc_frac, typename CONFIG_T::accum_t, res_T, false>(
+            acc_int(value << CONFIG_T::post_shift) + acc_int(bias));
     }
 };
 

@@ -144,7 +144,7 @@ class NKKernel(Kernel):
         """Latency: the group codes are constants, so each non-zero weight is one add/sub of the accumulator's
         width (the output's shift is wiring).  Folded: per unit (one group of one output) a decode table of its
         code (n_patterns x 2N bits of LUT ROM), k selects of one of the group's N inputs and k add/subs; and
-        ceil(n_out / R) barrel shifters by the outputs' shifts (a pixel's outputs over its R cycles)."""
+        n_out barrel shifters by the outputs' shifts (the result loop is unrolled)."""
         from dataclasses import replace
 
         from toolchain import estimate as est
@@ -158,7 +158,7 @@ class NKKernel(Kernel):
         table = 2 * n * -(-ternary.n_patterns(n, k) // est.ROM_BITS_PER_LUT)
         per_unit = table + k * est.mux_luts(n, plan.x_type.width) + k * est.adder_luts(acc)
         max_shift = int(enc.shifts.max()) if enc.shifts.size else 0
-        shifters = -(-plan.n_out // plan.schedule.steps) * est.barrel_luts(acc, max_shift)
+        shifters = plan.n_out * est.barrel_luts(acc, max_shift)  # every output's result (unrolled)
         return replace(cost, lut=cost.units * per_unit + shifters)
 
 

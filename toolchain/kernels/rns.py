@@ -21,20 +21,23 @@ from toolchain.kernels.plan import DotCore, DotPlan
 
 CONFIG_TEMPLATE = """struct config{index} : nnet::arith::rns_config {{
 {dot_config}
-    static const unsigned n_mod = {n_mod};
-    static const int residue_width = {residue_width}, channel_width = {channel_width}, reverse_width = {reverse_width};
+    typedef nnet::arith::moduli_list<{moduli}> rns_base; // every conversion constant follows from the moduli
     static const bool use_crt = {use_crt};
     static const int post_shift = {post_shift};
-    static const unsigned long long dynamic_range = {dynamic_range}ULL; // M, below 2^62
-    static const unsigned long long moduli[n_mod];
-    static const unsigned long long crt_coefficients[n_mod]; // c_j = M_j |M_j^-1|_m_j with M_j = M / m_j
-    static const unsigned mrc_inverses[n_mod * n_mod];       // [i * n_mod + j] = |m_i^-1|_m_j for i < j
     typedef {residue_t} residue_t;
 }};
-const unsigned long long config{index}::moduli[config{index}::n_mod] = {{{moduli}}};
-const unsigned long long config{index}::crt_coefficients[config{index}::n_mod] = {{{crt_coefficients}}};
-const unsigned config{index}::mrc_inverses[config{index}::n_mod * config{index}::n_mod] = {{{mrc_inverses}}};
 """
+LAZY_LIMIT = 2**62  # bound of a channel's binary sum of residue products before it is reduced (C++ lazy_terms)
+
+
+def lazy_terms(m: int, terms: int) -> tuple[int, int]:
+    """(G, bound): a channel of modulus ``m`` adds at most G of a fold step's ``terms`` residue products in binary
+    before one reduction, so the sum stays in ``[0, bound]``, ``bound = (m - 1) + G (m - 1)**2 <= 2**62``
+    (C++ ``lazy_terms<M, fold_in>``); G = ``terms`` unless the modulus is very wide."""
+    product = (m - 1) ** 2
+    limit = terms if product == 0 else (LAZY_LIMIT - (m - 1)) // product
+    group = max(1, min(limit, terms))
+    return group, (m - 1) + group * product
 
 
 def check_reverse(value: Any) -> str:
@@ -102,6 +105,9 @@ class RNSKernel(Kernel):
         else:
             moduli = rns.select_moduli(max_dot)
         moduli = tuple(int(m) for m in moduli)
+        if max(moduli) > rns.MAX_HW_MODULUS:
+            raise ArithValueError(f"modulus {max(moduli)} in {moduli} is wider than the residue datapath supports "
+                                  f"(at most 2**31 + 1: a residue product must fit 64 bits)", key="Moduli")
         if rns.dynamic_range(moduli) > rns.MAX_DYNAMIC_RANGE:  # the reference's int64 conversions, the C++ tables
             raise ArithValueError(f"moduli {moduli} give M={rns.dynamic_range(moduli)}, above the 2**62 this "
                                   "toolchain supports; choose smaller moduli", key="Moduli")
@@ -109,12 +115,26 @@ class RNSKernel(Kernel):
                            residues=np.stack([np.mod(core.w_codes, np.int64(m)) for m in moduli]))
 
     def accumulate(self, plan: DotPlan, cols: np.ndarray) -> np.ndarray:
+        """The C++ datapath step by step: forward conversion by chunk folding of the input codes (signed, one
+        more bit for an unsigned type), per channel and fold step the binary sum of residue products in groups
+        of ``lazy_terms`` reduced by the modulus' own reduction (starting from the channel register), then the
+        division-free CRT or mixed-radix conversion (``toolchain.arith.rns``)."""
         enc: RNSEncoding = plan.encoding
-        # forward conversion reduces any input code modulo each m_j (only the sum has to fit in M)
-        x_res = np.stack([np.mod(cols, np.int64(m)) for m in enc.moduli])
-        y_res, _ = rns.modular_dot(x_res, enc.residues, enc.moduli)
-        reverse = rns.from_residues_crt if enc.reverse == "crt" else rns.from_residues_mrc
-        return reverse(y_res, enc.moduli) << np.int64(plan.pre_shift)
+        cols = np.asarray(cols, dtype=np.int64)
+        width = plan.x_type.width + (0 if plan.x_type.signed else 1)
+        fold = plan.schedule
+        registers = []
+        for j, m in enumerate(enc.moduli):
+            x_res = rns.to_residue_fold(cols, width, m)
+            group, bound = lazy_terms(m, fold.fold_in)
+            acc = np.zeros((cols.shape[0], plan.n_out), dtype=np.int64)
+            for ri in range(fold.in_steps):
+                for g0 in range(0, fold.fold_in, group):
+                    units = slice(ri * fold.fold_in + g0, ri * fold.fold_in + min(g0 + group, fold.fold_in))
+                    acc = rns.reduce_bounded(acc + x_res[:, units] @ enc.residues[j, units], m, bound)
+            registers.append(acc)
+        reverse = rns.crt_division_free if enc.reverse == "crt" else rns.mrc_division_free
+        return reverse(np.stack(registers), enc.moduli) << np.int64(plan.pre_shift)
 
     def fast_accumulate(self, plan: DotPlan, cols: np.ndarray) -> np.ndarray:
         """The exact product: the residue channels reconstruct it exactly because ``M > 2 max|dot|``
@@ -131,18 +151,8 @@ class RNSKernel(Kernel):
 
     def config_params(self, plan: DotPlan) -> dict[str, Any]:
         enc: RNSEncoding = plan.encoding
-        moduli = enc.moduli
-        big_m = rns.dynamic_range(moduli)
-        crt = [(big_m // m) * pow(big_m // m, -1, m) % big_m for m in moduli]
-        n_mod = len(moduli)
-        inverses = [pow(moduli[i], -1, moduli[j]) if i < j else 0 for i in range(n_mod) for j in range(n_mod)]
-        return {"n_mod": len(moduli), "dynamic_range": big_m,
-                "residue_width": max(m - 1 for m in moduli).bit_length(),
-                "channel_width": (plan.n_in * max(m - 1 for m in moduli) ** 2).bit_length() + 1,
-                "reverse_width": (len(moduli) * max(moduli) * big_m).bit_length() + 1,
-                "use_crt": str(enc.reverse == "crt").lower(), "post_shift": plan.pre_shift,
-                "moduli": _ull(list(moduli)), "crt_coefficients": _ull(crt),
-                "mrc_inverses": ", ".join(map(str, inverses))}
+        return {"moduli": _ull(list(enc.moduli)), "use_crt": str(enc.reverse == "crt").lower(),
+                "post_shift": plan.pre_shift}
 
     def generated_terms(self, plan: DotPlan) -> int:
         return int(np.count_nonzero(plan.encoding.residues))
@@ -173,12 +183,13 @@ class RNSKernel(Kernel):
         return tuple((int(m) - 1).bit_length() for m in plan.encoding.moduli)
 
     def element_bits(self, plan: DotPlan) -> int:
-        """The line buffer and window hold residues: the sum of the channel widths."""
-        return sum(self.channel_bits(plan))
+        """The line buffer and window hold one residue per channel, each in the widest channel's bits (the C++
+        element is ``residue_t r[n_mod]`` of ``moduli_list::residue_width``)."""
+        return len(plan.encoding.moduli) * max(self.channel_bits(plan))
 
     def word_bits(self, plan: DotPlan) -> int:
-        """A folded ROM word holds one weight's residues, one per channel."""
-        return sum(self.channel_bits(plan))
+        """A folded ROM word holds one weight's residues, one per channel, in the ROM's residue_t."""
+        return len(plan.encoding.moduli) * max(self.channel_bits(plan))
 
     @staticmethod
     def modulus_form(m: int) -> tuple[str, int]:
@@ -192,20 +203,19 @@ class RNSKernel(Kernel):
             return "2^n+1", (m - 1).bit_length() - 1
         return "other", (m - 1).bit_length()
 
-    def reduction_cost(self, m: int, bits: int) -> tuple[float, int]:
-        """(LUTs, DSPs) reducing a residue product modulo m: 2^n truncates (free), 2^n-1 an end-around-carry adder
-        of n bits, 2^n+1 a subtraction and correction of n+1 bits, another modulus a Barrett reduction (a
-        (2 bits) x (bits + 1) multiplier, then a subtraction and a correction)."""
+    def lazy_reduction_cost(self, m: int, bits: int, sum_bits: int) -> tuple[float, int]:
+        """(LUTs, DSPs) reducing a lazy channel sum of ``sum_bits`` bits modulo m: 2^n keeps the low n bits (free),
+        2^n-1 / 2^n+1 fold its ceil(sum_bits / n) chunks with (n+1)-bit adders and one final correction, another
+        modulus a Barrett reduction (a sum_bits x (bits + 1) multiplier, a subtraction and a correction)."""
         from toolchain import estimate as est
 
         form, n = self.modulus_form(m)
         if form == "2^n":
             return 0.0, 0
-        if form == "2^n-1":
-            return est.adder_luts(n), 0
-        if form == "2^n+1":
-            return est.mod_adder_luts(n + 1), 0
-        lut, dsp = est.multiplier(2 * bits, bits + 1)
+        if form in ("2^n-1", "2^n+1"):
+            chunks = -(-sum_bits // max(n, 1))
+            return max(chunks - 1, 0) * est.adder_luts(n + 1) + est.mod_adder_luts(n + 1), 0
+        lut, dsp = est.multiplier(sum_bits, bits + 1)
         return lut + est.mod_adder_luts(bits + 1), dsp
 
     def forward_cost(self, m: int, bits: int, x_bits: int, signed: bool) -> tuple[float, int]:
@@ -243,12 +253,14 @@ class RNSKernel(Kernel):
         return lut + est.mod_adder_luts(width) + est.adder_luts(plan.acc_type_width)
 
     def cost(self, plan: DotPlan, io_type: str = "io_parallel"):
-        """Per residue channel and term a modular MAC: an n x n residue multiplier, the channel's reduction and an
-        (n+1)-bit modular adder (Latency: the channel's non-zero residues; folded: ``terms_per_step`` in every
-        channel); per channel the forward conversion of each input value (io_stream convolution: the n_chan
-        values of a pixel entering the line buffer, which holds residues; otherwise ceil(n_in / R) converters
-        for a pixel's patch over its R cycles); ceil(n_out / R) reverse converters (a pixel's outputs over R
-        cycles); one channel register of bit_length(m - 1) bits per residue and output."""
+        """Per residue channel and term an n x n residue multiplier and an adder of the channel's lazy-sum width
+        (bits of ``lazy_terms``' bound; Latency: the channel's non-zero residues; folded: ``terms_per_step`` in
+        every channel); per channel, output and group of ``lazy_terms`` products of a fold step one reduction of
+        that sum back to n(+1) bits (``lazy_reduction_cost``); per channel the forward conversion of each input
+        value as the frames of nnet_arith_common.h encode it (io_stream convolution: the n_chan values of a pixel
+        entering the line buffer, which holds residues; io_stream Dense: its n_in inputs; io_parallel: the whole
+        input frame, encoded once); one reverse converter per output (the result loop is unrolled); one channel
+        register of bit_length(m - 1) bits per residue and output."""
         from toolchain import estimate as est
 
         enc: RNSEncoding = plan.encoding
@@ -256,21 +268,26 @@ class RNSKernel(Kernel):
         fold, folded = plan.schedule, est.folded(plan)
         g = plan.geometry
         if io_type == "io_stream" and g.in_height * g.in_width > 1:
-            n_forward = g.n_chan
-        else:  # a pixel's patch values, converted over the R cycles of a pixel
-            n_forward = -(-plan.n_in // fold.steps)
+            n_forward = g.n_chan  # one pixel's beat, encoded as it enters the line buffer
+        elif io_type == "io_stream":
+            n_forward = plan.n_in  # Dense: its input beats (hls4ml streams a flat vector as one beat)
+        else:
+            n_forward = g.in_height * g.in_width * g.n_chan  # io_parallel encodes the whole frame once (unrolled)
         lut, dsp, units, notes = 0.0, 0, 0, []
         for m, bits, residues in zip(enc.moduli, widths, enc.residues):
             n_units = fold.terms_per_step if folded else int(np.count_nonzero(residues))
+            group, bound = lazy_terms(int(m), fold.fold_in)
+            sum_bits = bound.bit_length()
+            n_reductions = (fold.fold_out if folded else plan.n_out) * -(-fold.fold_in // group)
             m_lut, m_dsp = est.multiplier(bits, bits)
-            r_lut, r_dsp = self.reduction_cost(m, bits)
+            r_lut, r_dsp = self.lazy_reduction_cost(m, bits, sum_bits)
             f_lut, f_dsp = self.forward_cost(m, bits, plan.x_type.width, plan.x_type.signed)
-            lut += n_units * (m_lut + r_lut + est.mod_adder_luts(bits + 1)) + n_forward * f_lut
-            dsp += n_units * (m_dsp + r_dsp) + n_forward * f_dsp
+            lut += n_units * (m_lut + est.adder_luts(sum_bits)) + n_reductions * r_lut + n_forward * f_lut
+            dsp += n_units * m_dsp + n_reductions * r_dsp + n_forward * f_dsp
             units += n_units
             if self.modulus_form(m)[0] == "other":
                 notes.append(f"modulus {m} reduces with Barrett: slower and larger than 2^n±1")
-        lut += -(-plan.n_out // fold.steps) * self.reverse_cost(plan)  # a pixel's outputs over R cycles
+        lut += plan.n_out * self.reverse_cost(plan)  # the result of every output, unrolled
         if enc.reverse != "crt":
             notes.append("mixed-radix reverse conversion costed as CRT")
         return est.KernelCost(units=units, lut=lut, dsp=dsp, word_bits=sum(widths),
