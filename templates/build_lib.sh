@@ -1,18 +1,20 @@
 #!/bin/bash
 # arith4ml's C-simulation library build: hls4ml's build_lib.sh, except that the two translation
-# units compile at the same time (they are independent; the link waits for both) and g++ may use
-# this machine's vector instructions.
+# units compile at the same time (they are independent; the link waits for both), g++ may use this
+# machine's vector instructions, and the language is C++11.
 set -e
 
 CC=g++
-CFLAGS="-O3 -fPIC -pthread"  # -pthread: the batch entry point runs slices on threads
+# -O3 for io_parallel, whose whole-frame native kernels live on vectorisation; -O2 for io_stream, where
+# hls4ml's ap_fixed stream layers share the time and g++'s vectoriser would cost more compile time than it
+# saves (toolchain/backends/writer.py chooses; docs/architecture.md, "C-simulation").
+# -pthread: the batch entry point runs slices on threads.
+CFLAGS="{{optimization}} -fPIC -pthread"
 
-# Include -std=c++23 if the compiler supports it (enables half and bfloat16 types, errors otherwise)
-if echo "" | ${CC} -Werror -fsyntax-only -std=c++23 -xc++ - -o /dev/null &> /dev/null; then
-  CFLAGS+=" -std=c++23"
-else
-  CFLAGS+=" -std=c++11"
-fi
+# C++11, the language Vivado HLS compiles: C-sim then also checks that the project stays within it.
+# (hls4ml's script takes C++23 where g++ has it, for its half/bfloat16 types, which arith4ml projects never
+# use; C++23 parses the same headers more slowly.)
+CFLAGS+=" -std=c++11"
 
 # The library is built for and run on this machine: let g++ use its vector units (AVX2 has the
 # per-lane variable shifts the bitshift kernels need; baseline x86-64 SSE2 has none).  Floating

@@ -172,3 +172,24 @@ def test_reuse_factor_that_does_not_divide_is_refused(tmp_path, strategy):
     assert str(err.value) == ("layer c0: ReuseFactor 5 does not divide the layer's 18 x 3 = 54 terms per output "
                               "pixel; nearest valid: 3 or 6")
     assert err.value.layer == "c0" and err.value.key == "ReuseFactor"
+
+
+def test_integer_arrays_are_loaded_as_integers(streamed):
+    """The plan's integer arrays (bias on the accumulator grid, shift/sign codes, residues) are read by
+    nnet::arith::load_weight_codes; nothing is left to hls4ml's string-to-ap loader in these models."""
+    import re
+
+    for backend in sorted(BACKENDS):
+        _, hm = streamed("same-3x3", backend)
+        top = (Path(hm.config.get_output_dir()) / "firmware" / "myproject.cpp").read_text()
+        loaded = re.findall(r"nnet::arith::load_weight_codes<\w+, \d+>\((\w+), \"(\w+)\.txt\"\);", top)
+        arrays = [hm.graph[name].get_weights(array.name).name for name in ("c0", "c1", "out")
+                  for array in _plan_arrays(hm.graph[name].get_attr("arith_plan"))]
+        assert sorted(name for name, _ in loaded) == sorted(arrays) and all(a == b for a, b in loaded)
+        assert "nnet::load_weights_from_txt<" not in top
+
+
+def _plan_arrays(plan):
+    from toolchain.backends.exact.dot import plan_arrays
+
+    return plan_arrays(plan)

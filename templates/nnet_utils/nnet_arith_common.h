@@ -13,6 +13,13 @@
 #include "hls_stream.h"
 #include <cmath>
 #include <type_traits>
+#ifndef __SYNTHESIS__
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+#endif
 
 // ---- which code path: the C-simulation fast path or the hardware path -------------------------------
 // Every arith4ml branch between the two is keyed on ARITH4ML_HW_PATH.  Vitis HLS defines __SYNTHESIS__
@@ -199,6 +206,44 @@ template <class res_T, int FRAC> inline long long native_requantize(long long co
 // Store a code (already rounded and within res_T's range: sign- or zero-extended) straight into the ap
 // type's word: setBits goes through ap_private's volatile clearUnusedBits, a store and a reload per value.
 template <class res_T> inline void set_code(res_T &res, long long code) { res.V.set_VAL((uint64_t)code); }
+#endif
+
+#if !defined(__SYNTHESIS__) && defined(WEIGHTS_DIR) // C-sim builds define WEIGHTS_DIR, as hls4ml's loader needs
+// ---- loading the integer weight arrays in C-simulation --------------------------------------------
+// hls4ml loads every weight array from WEIGHTS_DIR/<name>.txt (comma-separated values) through
+// `istringstream >> T`, which for an ap type parses a decimal string into a double and converts it: one
+// instantiation of that machinery per array type.  arith4ml's arrays hold integers (codes, residues, the
+// bias on the accumulator grid), so they are read as 64-bit integers by one non-template function and
+// assigned (toolchain/backends/writer.py calls this loader for them).  Same file format and messages.
+inline std::vector<long long> read_weight_codes(const char *fname, size_t expected) {
+    const std::string full_path = std::string(WEIGHTS_DIR) + "/" + std::string(fname);
+    std::ifstream infile(full_path.c_str(), std::ios::binary);
+    if (infile.fail()) {
+        std::cerr << "ERROR: file " << full_path << " does not exist" << std::endl;
+        exit(1);
+    }
+    std::vector<long long> codes;
+    codes.reserve(expected);
+    std::string line;
+    if (std::getline(infile, line)) {
+        const char *p = line.c_str();
+        char *end = 0;
+        for (long long v = std::strtoll(p, &end, 10); end != p; v = std::strtoll(p, &end, 10)) {
+            codes.push_back(v);
+            p = end;
+            while (*p == ',' || *p == ' ') p++;
+        }
+    }
+    if (codes.size() != expected)
+        std::cerr << "ERROR: Expected " << expected << " values but read " << codes.size() << " values from " << full_path
+                  << std::endl;
+    return codes;
+}
+
+template <class T, size_t SIZE> void load_weight_codes(T *w, const char *fname) {
+    const std::vector<long long> codes = read_weight_codes(fname, SIZE);
+    for (size_t i = 0; i < SIZE && i < codes.size(); i++) w[i] = T(codes[i]);
+}
 #endif
 
 // Weight arrays as the kernels read them.  The hardware path reads the ROM itself.  The C-simulation

@@ -8,9 +8,12 @@ from pathlib import Path
 
 from hls4ml.writer.vivado_writer import VivadoWriter
 
+from toolchain.backends.exact.dot import plan_arrays
 from toolchain.resources import templates_dir
 
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")  # the one placeholder convention of every file in templates/
+# hls4ml's weight-loading call in the top-level file: template arguments, array name
+HLS4ML_LOADER = re.compile(r"nnet::load_weights_from_txt<([\w:, ]+)>\((\w+), ")
 
 
 def render(name: str, **values: object) -> str:
@@ -35,6 +38,17 @@ class Arith4mlWriter(VivadoWriter):
         drop_replaced_weights(model)
         return super().write_hls(model, is_multigraph=is_multigraph)
 
+    def write_project_cpp(self, model):
+        """hls4ml's top-level file, with arith4ml's integer arrays loaded by ``nnet::arith::load_weight_codes``
+        (integers read natively) instead of ``nnet::load_weights_from_txt`` (a string-to-ap parser per type)."""
+        super().write_project_cpp(model)
+        names = {node.get_weights(array.name).name for node in model.get_layers()
+                 if node.get_attr("arith_plan") is not None for array in plan_arrays(node.get_attr("arith_plan"))}
+        top = Path(model.config.get_output_dir()) / "firmware" / f"{model.config.get_project_name()}.cpp"
+        text = HLS4ML_LOADER.sub(lambda m: f"nnet::arith::load_weight_codes<{m.group(1)}>({m.group(2)}, "
+                                 if m.group(2) in names else m.group(0), top.read_text())
+        top.write_text(text)
+
     def write_bridge(self, model):
         super().write_bridge(model)
         project = model.config.get_project_name()
@@ -51,9 +65,16 @@ class Arith4mlWriter(VivadoWriter):
     def write_build_script(self, model):
         super().write_build_script(model)  # project.tcl (Vivado's build scripts read it) and build_lib.sh
         script = Path(model.config.get_output_dir()) / "build_lib.sh"  # ours replaces hls4ml's
+        io_type = model.config.get_config_value("IOType")
         script.write_text(render("build_lib.sh", project=model.config.get_project_name(),
-                                 stamp=model.config.get_config_value("Stamp")))
+                                 stamp=model.config.get_config_value("Stamp"), optimization=OPTIMIZATION[io_type]))
         script.chmod(script.stat().st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
+
+
+# g++ optimisation of the C-sim library per io type: io_parallel's whole-frame native kernels need the
+# vectoriser (-O3); io_stream C-sim time is shared with hls4ml's ap_fixed stream layers, where the
+# vectoriser's compile time is not repaid (bench/bench_cifar.py measures compile time and rate).
+OPTIMIZATION = {"io_parallel": "-O3", "io_stream": "-O2"}
 
 
 def drop_replaced_weights(model) -> None:
