@@ -106,7 +106,7 @@ def format_fit(result: estimate.Fit, board: Board) -> str:
     slowest = max((e for e in result.estimate.layers if e.cycles), key=lambda e: e.cycles, default=None)
     if slowest is not None:
         lines.append(f"  slowest layer: {slowest.layer}, {slowest.cycles:,} cycles per frame (output pixels x "
-                     f"ReuseFactor; {board.clock_period_ns:g} ns clock: "
+                     f"pixel II; {board.clock_period_ns:g} ns clock: "
                      f"{1e9 / (slowest.cycles * board.clock_period_ns):,.0f} frames/s at best)")
     return "\n".join(lines)
 

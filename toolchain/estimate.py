@@ -252,7 +252,7 @@ class LayerEstimate:
     ff: int = 0
     bram36: int = 0
     dsp: int = 0
-    cycles: int | None = None  # Dense/Conv: cycles per frame, output pixels x ReuseFactor (the II of a pixel)
+    cycles: int | None = None  # Dense/Conv: cycles per frame, output pixels x the II of a pixel
     notes: list[str] = field(default_factory=list)
 
     def get(self, resource: str) -> int:
@@ -299,7 +299,9 @@ def dot_estimate(plan: DotPlan, io_type: str, strategy: str = "latency", reuse: 
         rom_lut, bram = memory(fold.terms_per_step * cost.word_bits, fold.steps)
         lut += rom_lut
     elem = plan.kernel.element_bits(plan)
-    est.cycles = plan.geometry.out_height * plan.geometry.out_width * int(reuse)
+    # a pixel's II: ReuseFactor (Latency), or the fold steps then one result per cycle (Resource, folded)
+    per_pixel = fold.steps + plan.n_out if folded(plan) else int(reuse)
+    est.cycles = plan.geometry.out_height * plan.geometry.out_width * per_pixel
     if io_type == "io_stream":
         est.line_buffer_bits, est.window_bits, buf_lut, buf_bram = _stream_buffers(plan, elem)
         lut, bram = lut + buf_lut, bram + buf_bram

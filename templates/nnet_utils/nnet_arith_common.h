@@ -519,9 +519,21 @@ template <bool FOLDED> struct fold_schedule {
 #pragma HLS INLINE
         KERNEL::template fold<CONFIG_T>(x, acc, 0, 0, weights...);
     }
+    // every output's result (cast; RNS: reverse conversion) at once
+    template <class KERNEL, typename CONFIG_T, class acc_T, class res_T>
+    static void results(const acc_T acc[CONFIG_T::n_out], res_T res[CONFIG_T::n_out],
+                        const typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
+#pragma HLS INLINE
+    Result:
+        for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
+#pragma HLS UNROLL
+            res[o] = KERNEL::template result<CONFIG_T, res_T>(acc[o], biases[o]);
+        }
+    }
 };
 template <> struct fold_schedule<true> {
-    // Resource: n_fold cycles, each computing fold_in * fold_out terms on shared units and reading one ROM row.
+    // Resource: n_fold cycles, each computing fold_in * fold_out terms on shared units and reading one ROM row,
+    // then n_out cycles of results.
     template <class KERNEL, typename CONFIG_T, class elem_T, class acc_T, class... WEIGHTS>
     static void terms(const elem_T x[CONFIG_T::n_in], acc_T acc[CONFIG_T::n_out], const WEIGHTS *...weights) {
 #pragma HLS INLINE
@@ -532,6 +544,17 @@ template <> struct fold_schedule<true> {
 #pragma HLS PIPELINE II = 1
                 KERNEL::template fold<CONFIG_T>(x, acc, ri, d, weights...);
             }
+        }
+    }
+    // one result per cycle on one shared converter (the RNS reverse conversion is the expensive part)
+    template <class KERNEL, typename CONFIG_T, class acc_T, class res_T>
+    static void results(const acc_T acc[CONFIG_T::n_out], res_T res[CONFIG_T::n_out],
+                        const typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
+#pragma HLS INLINE
+    Result:
+        for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
+#pragma HLS PIPELINE II = 1
+            res[o] = KERNEL::template result<CONFIG_T, res_T>(acc[o], biases[o]);
         }
     }
 };
@@ -550,11 +573,7 @@ InitAcc:
         KERNEL::template init<CONFIG_T>(acc[o], biases[o]);
     }
     fold_schedule<(CONFIG_T::n_fold > 1)>::template terms<KERNEL, CONFIG_T>(x, acc, weights...);
-Result:
-    for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
-#pragma HLS UNROLL
-        res[o] = KERNEL::template result<CONFIG_T, res_T>(acc[o], biases[o]);
-    }
+    fold_schedule<(CONFIG_T::n_fold > 1)>::template results<KERNEL, CONFIG_T>(acc, res, biases);
 }
 
 // ---- io_parallel: the whole frame is an array; every input value is encoded once -------------------------------

@@ -259,8 +259,9 @@ class RNSKernel(Kernel):
         that sum back to n(+1) bits (``lazy_reduction_cost``); per channel the forward conversion of each input
         value as the frames of nnet_arith_common.h encode it (io_stream convolution: the n_chan values of a pixel
         entering the line buffer, which holds residues; io_stream Dense: its n_in inputs; io_parallel: the whole
-        input frame, encoded once); one reverse converter per output (the result loop is unrolled); one channel
-        register of bit_length(m - 1) bits per residue and output."""
+        input frame, encoded once); one reverse converter per output (Latency: the result loop is unrolled) or one
+        shared by all outputs (folded: one result per cycle); one channel register of bit_length(m - 1) bits
+        per residue and output."""
         from toolchain import estimate as est
 
         enc: RNSEncoding = plan.encoding
@@ -287,7 +288,8 @@ class RNSKernel(Kernel):
             units += n_units
             if self.modulus_form(m)[0] == "other":
                 notes.append(f"modulus {m} reduces with Barrett: slower and larger than 2^n±1")
-        lut += plan.n_out * self.reverse_cost(plan)  # the result of every output, unrolled
+        # Latency: the result of every output at once; folded: one shared converter, one output per cycle
+        lut += (1 if folded else plan.n_out) * self.reverse_cost(plan)
         if enc.reverse != "crt":
             notes.append("mixed-radix reverse conversion costed as CRT")
         return est.KernelCost(units=units, lut=lut, dsp=dsp, word_bits=sum(widths),
