@@ -35,7 +35,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_backends.py
 	$(PY) bench/bench_training.py
-	$(PY) bench/bench_cifar.py
+	$(PY) bench/bench_cifar.py --fit zcu104
 
 # Re-resolve requirements.in into requirements.lock in a clean venv (run after changing dependencies).
 lock:

@@ -22,6 +22,10 @@ bench_backends.py).  Per backend:
   * = exact: outputs equal to ``toolchain.reference.predict`` (the network computed exactly; the references of
     every arith4ml project are checked equal); = Keras: equal to the Keras model's logits (float32), argmax
     agreement with them.
+With ``--fit BOARD`` each arith4ml backend is also converted with the ReuseFactors ``arith4ml convert --fit BOARD``
+chooses (``toolchain.estimate.fit_reuse_factors``: Strategy Resource, folded kernels), compiled on the C-sim fast
+path and on the synthesis path, and checked bit for bit against the reference on ``--fit-samples`` inputs; a
+second table shows the chosen ReuseFactors, the estimate against the part and both paths' exactness.
 Exit status 1 if an arith4ml backend fails to convert or compile, or is not 100 % exact (or, on the default
 input-quantized model with dyadic BatchNorm, not 100 % equal to Keras).
 """
@@ -104,6 +108,47 @@ def measure(model, backend: str, io_type: str, X: np.ndarray, out_dir: str, repe
     return row, y, ref
 
 
+def measure_fit(model, backend: str, board_name: str, X: np.ndarray, out_dir: str) -> dict:
+    """``backend`` in io_stream with the ReuseFactors ``--fit board_name`` chooses: the choice, the estimate, and the
+    fast and synthesis C-sim paths' agreement with the reference on ``X``."""
+    from toolchain import reference, simlib
+    from toolchain.boards import load_board
+    from toolchain.estimate import fit_reuse_factors
+
+    row = {"backend": backend, "board": board_name}
+    board = load_board(board_name)
+    prj = os.path.join(out_dir, f"{backend}_fit_{board_name}")
+    hm = zoo.convert(model, backend, prj + "_plan", io_type="io_stream", compile=False)
+    fit = fit_reuse_factors(hm, board)
+    row.update(fits=fit.fits, totals=fit.estimate.totals, reuse={k: r for k, (_, r) in fit.choices.items()})
+    hm = zoo.convert(model, backend, prj, io_type="io_stream", compile=False, layer_config=fit.config_entries())
+    hm.write()
+    ref = reference.predict(hm, X)
+    for path in ("fast", "synthesis"):
+        t0 = time.perf_counter()
+        simlib.compile_model(hm, path)
+        row[f"{path}_compile_s"] = time.perf_counter() - t0
+        y = np.asarray(hm.predict(X), dtype=np.float64).reshape(len(X), -1)
+        row[f"{path}_exact"] = float(np.mean(y == ref.reshape(len(X), -1)))
+    return row
+
+
+def fit_table(rows: list[dict], budget: dict) -> str:
+    head = (f"{'backend':10s} {'board':8s} {'ReuseFactors':>14s} {'LUT':>17s} {'FF':>17s} {'BRAM36':>9s} "
+            f"{'DSP':>9s} {'fits':>5s} {'= exact fast':>12s} {'= exact synthesis':>17s}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        if "failed" in r:
+            lines.append(f"{r['backend']:10s} {r['board']:8s} fails: {r['failed']}")
+            continue
+        t, reuse = r["totals"], list(r["reuse"].values())
+        used = {k: f"{t[k]:,}/{budget[k]:,}" for k in ("lut", "ff", "bram36", "dsp")}
+        lines.append(f"{r['backend']:10s} {r['board']:8s} {min(reuse):>6d}-{max(reuse):<7d} {used['lut']:>17s} "
+                     f"{used['ff']:>17s} {used['bram36']:>9s} {used['dsp']:>9s} {str(r['fits']):>5s} "
+                     f"{r['fast_exact'] * 100:11.2f}% {r['synthesis_exact'] * 100:16.2f}%")
+    return "\n".join(lines)
+
+
 def table(rows: list[dict]) -> str:
     stock = next((r for r in rows if r["backend"] == STOCK and "failed" not in r), None)
     head = (f"{'backend':10s} {'io':11s} {'compile s':>9s} {'compiler MiB':>12s} {'samples/s':>10s} "
@@ -143,6 +188,9 @@ def parse_args(argv):
                          "unrolled 32x32 convolutions take g++ very long)")
     ap.add_argument("--repeat", type=int, default=3, help="arith4ml: best of this many C-sim rounds (default 3), "
                     f"fewer when a round takes over {CHEAP_S:g} s")
+    ap.add_argument("--fit", metavar="BOARD", help="also build each arith4ml backend with the ReuseFactors that "
+                    "'convert --fit BOARD' chooses and check both C-sim paths (e.g. zcu104)")
+    ap.add_argument("--fit-samples", type=int, default=50, help="inputs for the --fit projects (default 50)")
     ap.add_argument("--json", help="write the table (and the run's settings) as JSON here")
     ap.add_argument("--keep", metavar="DIR", help="write the projects into DIR and keep them (default: a temporary "
                     "directory, removed at the end)")
@@ -181,6 +229,15 @@ def main(argv: list[str] | None = None) -> int:
             refs.append(ref)
             print(f"  {backend} {io_type}: " + (f"failed: {row['failed']}" if "failed" in row else
                   f"compile {row['compile_s']:.1f} s, {row['rate']:,.1f} samples/s"), flush=True)
+
+        fit_rows = []
+        for backend in [b for b in args.backends.split(",") if b != STOCK] if args.fit else []:
+            try:
+                fit_rows.append(measure_fit(model, backend, args.fit, X[:args.fit_samples], out_dir))
+            except Exception as exc:  # noqa: BLE001 - a failed conversion or build is a table cell
+                fit_rows.append({"backend": backend, "board": args.fit,
+                                 "failed": (str(exc).strip().splitlines() or ["?"])[0][:160]})
+            print(f"  {backend} io_stream --fit {args.fit}: done", flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -201,13 +258,20 @@ def main(argv: list[str] | None = None) -> int:
         if ours:
             failed |= row.get("exact", 0.0) != 1.0 or (strict_keras and row["keras_exact"] != 1.0)
     print(table(rows), flush=True)
+    if fit_rows:
+        from toolchain.boards import load_board
+        from toolchain.estimate import budget_of
+
+        print(f"\n--fit {args.fit} (resource estimate, not synthesis), {args.fit_samples} inputs on both C-sim paths:")
+        print(fit_table(fit_rows, budget_of(load_board(args.fit))), flush=True)
+        failed |= any("failed" in r or r["fast_exact"] != 1.0 or r["synthesis_exact"] != 1.0 for r in fit_rows)
     if args.keep:
         print(f"projects kept in {out_dir}")
     if args.json:
         dump_json(args.json, {"model": "cifar_resnet8", "params": int(model.count_params()), "weights": args.weights,
                               "pooling": args.pooling, "quantized_input": quantized_input, "inputs": what,
                               "seed": args.seed, "cores": os.cpu_count(), "hls4ml": hls4ml.__version__,
-                              "commit": commit, "rows": rows, "ok": not failed})
+                              "commit": commit, "rows": rows, "fit": fit_rows, "ok": not failed})
     if failed:
         print("FAILED: an arith4ml backend failed or is not 100 % exact", file=sys.stderr, flush=True)
     return 1 if failed else 0
