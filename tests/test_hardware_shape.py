@@ -176,7 +176,9 @@ def test_reuse_factor_that_does_not_divide_is_refused(tmp_path, strategy):
 
 def test_integer_arrays_are_loaded_as_integers(streamed):
     """The plan's integer arrays (bias on the accumulator grid, shift/sign codes, residues) are read by
-    nnet::arith::load_weight_codes; nothing is left to hls4ml's string-to-ap loader in these models."""
+    nnet::arith::load_weight_codes; nothing is left to hls4ml's string-to-ap loader in these models (BatchNorm's
+    fixed-point arrays, where a model has them, go through load_weight_values: tests/test_backends_resnet.py and
+    every C-sim test that loads them check the values)."""
     import re
 
     for backend in sorted(BACKENDS):

@@ -208,44 +208,6 @@ template <class res_T, int FRAC> inline long long native_requantize(long long co
 template <class res_T> inline void set_code(res_T &res, long long code) { res.V.set_VAL((uint64_t)code); }
 #endif
 
-#if !defined(__SYNTHESIS__) && defined(WEIGHTS_DIR) // C-sim builds define WEIGHTS_DIR, as hls4ml's loader needs
-// ---- loading the integer weight arrays in C-simulation --------------------------------------------
-// hls4ml loads every weight array from WEIGHTS_DIR/<name>.txt (comma-separated values) through
-// `istringstream >> T`, which for an ap type parses a decimal string into a double and converts it: one
-// instantiation of that machinery per array type.  arith4ml's arrays hold integers (codes, residues, the
-// bias on the accumulator grid), so they are read as 64-bit integers by one non-template function and
-// assigned (toolchain/backends/writer.py calls this loader for them).  Same file format and messages.
-inline std::vector<long long> read_weight_codes(const char *fname, size_t expected) {
-    const std::string full_path = std::string(WEIGHTS_DIR) + "/" + std::string(fname);
-    std::ifstream infile(full_path.c_str(), std::ios::binary);
-    if (infile.fail()) {
-        std::cerr << "ERROR: file " << full_path << " does not exist" << std::endl;
-        exit(1);
-    }
-    std::vector<long long> codes;
-    codes.reserve(expected);
-    std::string line;
-    if (std::getline(infile, line)) {
-        const char *p = line.c_str();
-        char *end = 0;
-        for (long long v = std::strtoll(p, &end, 10); end != p; v = std::strtoll(p, &end, 10)) {
-            codes.push_back(v);
-            p = end;
-            while (*p == ',' || *p == ' ') p++;
-        }
-    }
-    if (codes.size() != expected)
-        std::cerr << "ERROR: Expected " << expected << " values but read " << codes.size() << " values from " << full_path
-                  << std::endl;
-    return codes;
-}
-
-template <class T, size_t SIZE> void load_weight_codes(T *w, const char *fname) {
-    const std::vector<long long> codes = read_weight_codes(fname, SIZE);
-    for (size_t i = 0; i < SIZE && i < codes.size(); i++) w[i] = T(codes[i]);
-}
-#endif
-
 // Weight arrays as the kernels read them.  The hardware path reads the ROM itself.  The C-simulation
 // fast path reads a native copy made once per array (hls4ml fills the arrays before the first inference
 // and never changes them), because converting ap_int elements on every read costs more than the arithmetic.
@@ -376,6 +338,61 @@ template <class T, unsigned N> void from_doubles(const double in[N], T out[N]) {
 template <class T, unsigned N> void to_doubles(const T in[N], double out[N]) {
     for (unsigned i = 0; i < N; i++) out[i] = in[i].to_double();
 }
+
+#if !defined(__SYNTHESIS__) && defined(WEIGHTS_DIR) // C-sim builds define WEIGHTS_DIR, as hls4ml's loader needs
+// ---- loading the weight arrays in C-simulation -------------------------------------------------------
+// hls4ml loads every weight array from WEIGHTS_DIR/<name>.txt (one line of comma-separated values) through
+// `istringstream >> T`, which instantiates ap_fixed's istream and double-conversion machinery for every array
+// type.  arith4ml's loaders read the line once with strtoll (integer arrays: codes, residues, the bias on the
+// accumulator grid, exact beyond 2^53) or strtod (fixed-point arrays, e.g. BatchNorm scales) and convert as
+// T(double) does (natively on the fast path, as from_doubles does); toolchain/backends/writer.py calls them.
+// Same file format and messages as hls4ml's.
+inline std::string read_weight_line(const char *fname) {
+    const std::string full_path = std::string(WEIGHTS_DIR) + "/" + std::string(fname);
+    std::ifstream infile(full_path.c_str(), std::ios::binary);
+    if (infile.fail()) {
+        std::cerr << "ERROR: file " << full_path << " does not exist" << std::endl;
+        exit(1);
+    }
+    std::string line;
+    std::getline(infile, line);
+    return line;
+}
+
+// The numbers of one line, parsed by PARSE (strtoll or strtod in a wrapper); a message if there are not SIZE.
+template <class V, V (*PARSE)(const char *, char **)> std::vector<V> parse_weight_line(const char *fname, size_t expected) {
+    const std::string line = read_weight_line(fname);
+    std::vector<V> values;
+    values.reserve(expected);
+    const char *p = line.c_str();
+    char *end = 0;
+    for (V v = PARSE(p, &end); end != p; v = PARSE(p, &end)) {
+        values.push_back(v);
+        p = end;
+        while (*p == ',' || *p == ' ') p++;
+    }
+    if (values.size() != expected)
+        std::cerr << "ERROR: Expected " << expected << " values but read " << values.size() << " values from " << fname
+                  << std::endl;
+    return values;
+}
+inline long long parse_code(const char *p, char **end) { return std::strtoll(p, end, 10); }
+inline double parse_value(const char *p, char **end) { return std::strtod(p, end); }
+
+template <class T, size_t SIZE> void load_weight_codes(T *w, const char *fname) {
+    const std::vector<long long> codes = parse_weight_line<long long, parse_code>(fname, SIZE);
+    for (size_t i = 0; i < SIZE && i < codes.size(); i++) w[i] = T(codes[i]);
+}
+
+template <class T, size_t SIZE> void load_weight_values(T *w, const char *fname) {
+    const std::vector<double> values = parse_weight_line<double, parse_value>(fname, SIZE);
+#ifdef ARITH4ML_HW_PATH
+    for (size_t i = 0; i < SIZE && i < values.size(); i++) from_double_way<false>::convert(values[i], w[i]);
+#else
+    for (size_t i = 0; i < SIZE && i < values.size(); i++) from_double_way<native_fixed<T>::value>::convert(values[i], w[i]);
+#endif
+}
+#endif
 
 // The raw code of constant w[k] as code_T.  The hardware path reads the ROM; C-simulation reads a table of
 // native codes made once per array (as weight_rom does for integer arrays).

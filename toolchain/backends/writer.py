@@ -6,9 +6,9 @@ import re
 import stat
 from pathlib import Path
 
+from hls4ml.model.types import FixedPrecisionType, IntegerPrecisionType
 from hls4ml.writer.vivado_writer import VivadoWriter
 
-from toolchain.backends.exact.dot import plan_arrays
 from toolchain.resources import templates_dir
 
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")  # the one placeholder convention of every file in templates/
@@ -39,14 +39,15 @@ class Arith4mlWriter(VivadoWriter):
         return super().write_hls(model, is_multigraph=is_multigraph)
 
     def write_project_cpp(self, model):
-        """hls4ml's top-level file, with arith4ml's integer arrays loaded by ``nnet::arith::load_weight_codes``
-        (integers read natively) instead of ``nnet::load_weights_from_txt`` (a string-to-ap parser per type)."""
+        """hls4ml's top-level file, with the weight arrays loaded by arith4ml's loaders (``nnet_arith_common.h``):
+        integer arrays by ``load_weight_codes``, fixed-point ones by ``load_weight_values``, instead of hls4ml's
+        ``load_weights_from_txt`` (an ap_fixed istream parser per array type); other types keep hls4ml's."""
         super().write_project_cpp(model)
-        names = {node.get_weights(array.name).name for node in model.get_layers()
-                 if node.get_attr("arith_plan") is not None for array in plan_arrays(node.get_attr("arith_plan"))}
+        loaders = {var.name: loader for layer in model.get_layers() for var in layer.get_weights()
+                   if (loader := weight_loader(var.type.precision)) is not None}
         top = Path(model.config.get_output_dir()) / "firmware" / f"{model.config.get_project_name()}.cpp"
-        text = HLS4ML_LOADER.sub(lambda m: f"nnet::arith::load_weight_codes<{m.group(1)}>({m.group(2)}, "
-                                 if m.group(2) in names else m.group(0), top.read_text())
+        text = HLS4ML_LOADER.sub(lambda m: f"{loaders[m.group(2)]}<{m.group(1)}>({m.group(2)}, "
+                                 if m.group(2) in loaders else m.group(0), top.read_text())
         top.write_text(text)
 
     def write_bridge(self, model):
@@ -75,6 +76,16 @@ class Arith4mlWriter(VivadoWriter):
 # vectoriser (-O3); io_stream C-sim time is shared with hls4ml's ap_fixed stream layers, where the
 # vectoriser's compile time is not repaid (bench/bench_cifar.py measures compile time and rate).
 OPTIMIZATION = {"io_parallel": "-O3", "io_stream": "-O2"}
+
+
+def weight_loader(precision) -> str | None:
+    """arith4ml's C-sim loader for a weight array of this hls4ml precision, or None (hls4ml's loader stays)."""
+    # (hls4ml's XNOR and exponent types are neither, and keep hls4ml's own loader)
+    if isinstance(precision, IntegerPrecisionType):
+        return "nnet::arith::load_weight_codes"
+    if isinstance(precision, FixedPrecisionType):
+        return "nnet::arith::load_weight_values"
+    return None
 
 
 def drop_replaced_weights(model) -> None:
