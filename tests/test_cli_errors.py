@@ -396,3 +396,26 @@ def test_top_level_help_lists_the_commands(capsys):
         if name:
             assert f"\n  {name} " in out, name
     assert "a typical session:" in out and "arith4ml csim prj" in out
+
+
+def test_an_interrupt_surfacing_as_another_exception_is_an_interruption(monkeypatch, capsys, tmp_path):
+    """Ctrl-C inside a C extension (TensorFlow, h5py) can surface as e.g. SystemError: still exit 130,
+    'interrupted', never an internal error; Python's own SIGINT handler is back afterwards."""
+    import os
+    import signal
+    import time
+
+    from toolchain import cli, report
+
+    def interrupted_in_c(args):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise SystemError("Objects/listobject.c:338: bad argument to internal function") from None
+        return 0
+
+    monkeypatch.setattr(report, "run", interrupted_in_c)
+    assert cli.main(["report", str(tmp_path)]) == 130
+    assert capsys.readouterr().err.strip() == "arith4ml report: interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

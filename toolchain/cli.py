@@ -29,9 +29,11 @@ import errno
 import importlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
 
 from toolchain import __version__
@@ -158,10 +160,29 @@ def user_error(exc: Exception) -> Arith4mlError:
     return error
 
 
+class _InterruptWatch:
+    """SIGINT as Python's default handler treats it (KeyboardInterrupt), remembering that it came: a
+    KeyboardInterrupt raised inside a C extension (TensorFlow, h5py) can surface as another exception
+    (e.g. SystemError), which must still end as an interruption, not as an internal error."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum, frame) -> None:
+        self.received = True
+        signal.default_int_handler(signum, frame)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``arith4ml ARGV``; returns the exit code (see the module doc)."""
     _quiet()
     command = None
+    interrupts = _InterruptWatch()
+    # only where Python's own handler is in place (never a caller's), and only the main thread may set one
+    watched = (threading.current_thread() is threading.main_thread()
+               and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if watched:
+        signal.signal(signal.SIGINT, interrupts)
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -174,9 +195,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"arith4ml{f' {command}' if command else ''}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
+        if interrupts.received:  # the interrupt surfaced through a C extension as another exception
+            print(f"arith4ml{f' {command}' if command else ''}: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             raise
         error = user_error(exc)
         text = " ".join(str(error).split())  # one line, whatever the message holds
         print(f"arith4ml{f' {command}' if command else ''}: error: {text}", file=sys.stderr)
         return error.exit_code
+    finally:
+        if watched:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
