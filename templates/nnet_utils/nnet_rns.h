@@ -673,7 +673,6 @@ template <typename CONFIG_T, unsigned J, bool END = (J >= CONFIG_T::rns_base::n_
     static void fold(const rns_residues<CONFIG_T> x[CONFIG_T::n_in], rns_residues<CONFIG_T> acc[CONFIG_T::n_out],
                      unsigned ri, unsigned d, const W_T *w_rom) {
 #pragma HLS INLINE
-        const unsigned n_weights = CONFIG_T::n_in * CONFIG_T::n_out;
         sum_t sums[CONFIG_T::fold_out];
 #pragma HLS ARRAY_PARTITION variable = sums complete
     Registers:
@@ -691,7 +690,8 @@ template <typename CONFIG_T, unsigned J, bool END = (J >= CONFIG_T::rns_base::n_
             Outputs:
                 for (unsigned t = 0; t < CONFIG_T::fold_out; t++) {
 #pragma HLS UNROLL
-                    sums[t] += xi * sum_t(residue_t(w_rom[J * n_weights + fold_index<CONFIG_T>(ri, d, s, t)]));
+                    // channels innermost: one ROM word holds every channel's residue of a term
+                    sums[t] += xi * sum_t(residue_t(w_rom[fold_index<CONFIG_T>(ri, d, s, t) * BASE::n_mod + J]));
                 }
             }
         Reduce:
@@ -760,7 +760,7 @@ struct rns_kernel {
          unsigned d,
          const typename CONFIG_T::residue_t w_res[CONFIG_T::rns_base::n_mod * CONFIG_T::n_in * CONFIG_T::n_out]) {
 #pragma HLS function_instantiate variable = w_res
-#pragma HLS ARRAY_RESHAPE variable = w_res cyclic factor = CONFIG_T::fold_in * CONFIG_T::fold_out
+#pragma HLS ARRAY_RESHAPE variable = w_res cyclic factor = CONFIG_T::fold_in * CONFIG_T::fold_out * CONFIG_T::rns_base::n_mod
         const auto *w_rom = weight_rom<CONFIG_T, 0, CONFIG_T::rns_base::n_mod * CONFIG_T::n_in * CONFIG_T::n_out,
                                        typename CONFIG_T::rns_base::residue_t>(w_res);
         rns_fold_channels<CONFIG_T, 0>::fold(x, acc, ri, d, w_rom);

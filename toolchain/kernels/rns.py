@@ -17,6 +17,7 @@ import numpy as np
 from toolchain.arith import rns
 from toolchain.errors import ArithValueError
 from toolchain.kernels.base import Kernel, Option, WeightArray
+from toolchain.kernels.fold import Fold, fold_order
 from toolchain.kernels.plan import DotCore, DotPlan
 
 CONFIG_TEMPLATE = """struct config{index} : nnet::arith::rns_config {{
@@ -144,10 +145,14 @@ class RNSKernel(Kernel):
         return self.accumulate(plan, np.asarray(cols, dtype=np.int64))
 
     def weight_arrays(self, plan: DotPlan) -> list[WeightArray]:
+        """The weight residues in fold order with the channels innermost, ``[ri][d][s][t][j]``: a fold step
+        reads one row of ``fold_in x fold_out x n_mod`` residues, every channel's from the same ROM word."""
         enc: RNSEncoding = plan.encoding
+        n_mod, fold = len(enc.moduli), plan.schedule
+        lanes = np.moveaxis(enc.residues, 0, -1).reshape(plan.n_in, plan.n_out * n_mod)  # [i][o][j]
+        rom = fold_order(lanes, Fold(fold.n_units, fold.n_out * n_mod, fold.in_steps, fold.out_steps))
         # the type also holds the activations' residues: size it by the moduli, not by the weights
-        return [WeightArray("arith_residue", "awr", "residue_t", enc.residues, signed=False, lo=0,
-                            hi=max(enc.moduli) - 1, folded=True)]
+        return [WeightArray("arith_residue", "awr", "residue_t", rom, signed=False, lo=0, hi=max(enc.moduli) - 1)]
 
     def config_params(self, plan: DotPlan) -> dict[str, Any]:
         enc: RNSEncoding = plan.encoding
@@ -189,19 +194,7 @@ class RNSKernel(Kernel):
 
     def word_bits(self, plan: DotPlan) -> int:
         """A folded ROM word holds one weight's residues, one per channel, in the ROM's residue_t."""
-        return len(plan.encoding.moduli) * max(self.channel_bits(plan))
-
-    @staticmethod
-    def modulus_form(m: int) -> tuple[str, int]:
-        """How a modulus reduces: ('2^n' | '2^n-1' | '2^n+1' | 'other', n)."""
-        m = int(m)
-        if m & (m - 1) == 0:
-            return "2^n", m.bit_length() - 1
-        if (m + 1) & m == 0:
-            return "2^n-1", (m + 1).bit_length() - 1
-        if (m - 1) & (m - 2) == 0:
-            return "2^n+1", (m - 1).bit_length() - 1
-        return "other", (m - 1).bit_length()
+        return self.element_bits(plan)
 
     def lazy_reduction_cost(self, m: int, bits: int, sum_bits: int) -> tuple[float, int]:
         """(LUTs, DSPs) reducing a lazy channel sum of ``sum_bits`` bits modulo m: 2^n keeps the low n bits (free),
@@ -209,10 +202,10 @@ class RNSKernel(Kernel):
         modulus a Barrett reduction (a sum_bits x (bits + 1) multiplier, a subtraction and a correction)."""
         from toolchain import estimate as est
 
-        form, n = self.modulus_form(m)
-        if form == "2^n":
+        kind, n, _ = rns.modulus_kind(m)
+        if kind == "pow2":
             return 0.0, 0
-        if form in ("2^n-1", "2^n+1"):
+        if kind in ("low", "high"):
             chunks = -(-sum_bits // max(n, 1))
             return max(chunks - 1, 0) * est.adder_luts(n + 1) + est.mod_adder_luts(n + 1), 0
         lut, dsp = est.multiplier(sum_bits, bits + 1)
@@ -225,13 +218,13 @@ class RNSKernel(Kernel):
         modulo m; another modulus takes a Barrett reduction of the whole code."""
         from toolchain import estimate as est
 
-        form, n = self.modulus_form(m)
+        kind, n, _ = rns.modulus_kind(m)
         adds = max(-(-x_bits // max(n, 1)) - 1 + int(signed), 0)
-        if form == "2^n":
+        if kind == "pow2":
             return 0.0, 0
-        if form == "2^n-1":
+        if kind == "low":
             return adds * est.adder_luts(n), 0
-        if form == "2^n+1":
+        if kind == "high":
             return adds * est.mod_adder_luts(n + 1), 0
         lut, dsp = est.multiplier(x_bits, bits + 1)
         return lut + est.mod_adder_luts(bits + 1), dsp
@@ -286,7 +279,7 @@ class RNSKernel(Kernel):
             lut += n_units * (m_lut + est.adder_luts(sum_bits)) + n_reductions * r_lut + n_forward * f_lut
             dsp += n_units * m_dsp + n_reductions * r_dsp + n_forward * f_dsp
             units += n_units
-            if self.modulus_form(m)[0] == "other":
+            if rns.modulus_kind(m).kind == "generic":
                 notes.append(f"modulus {m} reduces with Barrett: slower and larger than 2^n±1")
         # Latency: the result of every output at once; folded: one shared converter, one output per cycle
         lut += (1 if folded else plan.n_out) * self.reverse_cost(plan)
