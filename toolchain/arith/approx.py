@@ -27,6 +27,7 @@ All operands are signed 8-bit integer codes (-128..127); results are int64.
 from __future__ import annotations
 
 import os
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,6 +334,53 @@ def save_table(table: Multiplier | Any, path: str | os.PathLike) -> Path:
     return p
 
 
+# --------------------------------------------------------------------------- spec strings
+
+_ROUP_SPEC = re.compile(r"^roup\s*\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)$|^roup:(-?\d+):(-?\d+)$")
+_ROUP_TABLE_SPEC = re.compile(r"^roup_table:(-?\d+):(-?\d+)$")
+SPEC_HELP = "'exact', 'roup(K,M)' (or 'roup:K:M'), 'roup_table:K:M' or 'table:FILE' (.npy or raw int16)"
+
+
+def multiplier_from_spec(spec: Any, base_dir: str | os.PathLike | None = None) -> Multiplier:
+    """The multiplier a spec string names (a :class:`Multiplier` is returned as is).
+
+    Specs: ``exact`` (ROUP(0, 0), named ``exact``); ``roup(K,M)`` or ``roup:K:M`` (closed form);
+    ``roup_table:K:M`` (the same ROUP through its 256x256 table); ``table:FILE`` (:func:`load_table`;
+    a relative FILE is looked up in ``base_dir`` when given, e.g. the directory of the config naming it).
+    ArithValueError names the spec and what it accepts.
+    """
+    if isinstance(spec, Multiplier):
+        return spec
+    if not isinstance(spec, str):
+        raise ArithValueError(f"multiplier {spec!r} is not a spec string; use {SPEC_HELP}")
+    text = spec.strip()
+    try:
+        if text.lower() == "exact":
+            return ROUPMultiplier(0, 0, name="exact")
+        match = _ROUP_SPEC.match(text.lower())
+        if match:
+            k, m = (int(v) for v in (match.group(1, 2) if match.group(1) is not None else match.group(3, 4)))
+            return ROUPMultiplier(k, m)
+        match = _ROUP_TABLE_SPEC.match(text.lower())
+        if match:
+            return roup_table(int(match.group(1)), int(match.group(2)))
+        if text.lower().startswith("table:"):
+            path = Path(text[len("table:"):].strip()).expanduser()
+            if base_dir is not None and not path.is_absolute():
+                path = Path(base_dir) / path
+            return load_table(path)
+    except ArithValueError as exc:
+        raise ArithValueError(f"multiplier {text!r}: {exc}") from None
+    raise ArithValueError(f"multiplier {text!r} not understood; use {SPEC_HELP}")
+
+
+def multiplier_spec(mult: Multiplier) -> str:
+    """The spec string of a ROUP multiplier (``exact`` for ROUP(0, 0)), or ``table:NAME`` for a table one."""
+    if isinstance(mult, ROUPMultiplier):
+        return "exact" if (mult.k, mult.m) == (0, 0) else f"roup({mult.k},{mult.m})"
+    return f"table:{mult.name}"
+
+
 # --------------------------------------------------------------------------- assignment (granularity)
 
 @dataclass(frozen=True)
@@ -568,5 +616,6 @@ def error_metrics(mult: Multiplier) -> dict[str, float]:
 __all__ = [
     "Assignment", "Multiplier", "ROUPMultiplier", "TableMultiplier", "RAW_NBYTES",
     "approx_conv2d", "approx_matmul", "booth_multiply", "error_metrics", "exact_table", "kernel_assignment",
-    "load_table", "roup", "roup_round_a", "roup_round_b", "roup_table", "save_table", "valid_roup_params",
+    "load_table", "multiplier_from_spec",
+    "multiplier_spec", "roup", "roup_round_a", "roup_round_b", "roup_table", "save_table", "valid_roup_params",
 ]

@@ -12,9 +12,9 @@ operands, no table); table multipliers by vectorised table gathers.
 Backward: straight-through to the exact product ``x_q @ w_q`` (and the
 quantizers are straight-through too).
 
-Multiplier specs (strings, serialisable): ``"exact"``; ``"roup:K:M"`` (closed
-form); ``"roup_table:K:M"`` (the same ROUP evaluated through its 256x256
-table: for throughput comparisons); ``"table:PATH"`` (``.npy`` or raw
+Multiplier specs (strings, serialisable; ``toolchain.arith.approx.multiplier_from_spec``):
+``"exact"``; ``"roup(K,M)"`` or ``"roup:K:M"`` (closed form); ``"roup_table:K:M"`` (the same
+ROUP evaluated through its 256x256 table: for throughput comparisons); ``"table:PATH"`` (``.npy`` or raw
 EvoApproxLib file, see ``toolchain.arith.approx.load_table``).
 
 Granularity (``assignment``): ``None`` -> ``multipliers[0]`` for the whole
@@ -38,23 +38,10 @@ BITS = _ax.BITS
 
 @lru_cache(maxsize=64)
 def _parse_cached(spec: str):
-    s = spec.strip()
-    if s == "exact":
-        return _ax.ROUPMultiplier(0, 0, name="exact")
-    kind, _, rest = s.partition(":")
     try:
-        if kind in ("roup", "roup_table"):
-            k_s, m_s = rest.split(":")
-            k, m = int(k_s), int(m_s)
-            return _ax.ROUPMultiplier(k, m) if kind == "roup" else _ax.roup_table(k, m)
-        if kind == "table":
-            return _ax.load_table(rest)
+        return _ax.multiplier_from_spec(spec)
     except ArithValueError as exc:
-        raise ConfigError(f"multiplier {spec!r}: {exc}") from None
-    except ValueError:
-        pass
-    raise ConfigError(f"multiplier spec {spec!r} not understood; use 'exact', 'roup:K:M', 'roup_table:K:M' "
-                      f"or 'table:PATH'")
+        raise ConfigError(str(exc)) from None
 
 
 def parse_multiplier(spec) -> _ax.Multiplier:
@@ -62,7 +49,7 @@ def parse_multiplier(spec) -> _ax.Multiplier:
     if isinstance(spec, _ax.Multiplier):
         return spec
     if not isinstance(spec, str):
-        raise ConfigError(f"multiplier spec {spec!r} must be a string such as 'roup:1:2'")
+        raise ConfigError(f"multiplier spec {spec!r} must be a string such as 'roup(1,2)'")
     return _parse_cached(spec)
 
 
