@@ -14,7 +14,7 @@ from toolchain.errors import Arith4mlError, ArithValueError, ConfigError, DataEr
 from toolchain.files import save_keras_h5
 from toolchain.yamlfile import YamlFile
 
-BACKENDS = {"bitshift": "Bitshift", "rns": "RNS"}
+BACKENDS = {"bitshift": "Bitshift", "rns": "RNS", "approx": "Approx"}
 IO_TYPES = ("io_parallel", "io_stream")
 META = "arith4ml.json"
 MODEL_FILE = "arith4ml_model.h5"
@@ -241,7 +241,35 @@ def read_user_config(path: str | Path | None, backend: str = "Bitshift") -> Yaml
     if path is None:
         return YamlFile()
     doc = yamlfile.load(path, expected="a mapping with Model and/or LayerName keys")
+    _anchor_approx_files(doc.data, Path(path).resolve().parent)
     return validate_user_config(doc, backend)
+
+
+def _anchored(spec, base_dir: Path):
+    """A multiplier spec or map reference naming a file (``table:FILE``, ``map:FILE``) with a relative FILE made
+    absolute against ``base_dir``; anything else as it is."""
+    if not isinstance(spec, str):
+        return spec
+    kind, sep, rest = spec.strip().partition(":")
+    if not sep or kind.lower() not in ("table", "map") or Path(rest.strip()).expanduser().is_absolute():
+        return spec
+    return f"{kind}:{base_dir / rest.strip()}"
+
+
+def _anchor_approx_files(data, base_dir: Path) -> None:
+    """Files named by ``Approx`` values (tables, map files) are relative to the config file that names them."""
+    if not isinstance(data, dict):
+        return
+    entries = [data.get("Model")] + list((data.get("LayerName") or {}).values() if isinstance(data.get("LayerName"),
+                                                                                            dict) else [])
+    for entry in entries:
+        if not isinstance(entry, dict) or "Approx" not in entry:
+            continue
+        value = entry["Approx"]
+        if isinstance(value, dict) and isinstance(value.get("multipliers"), list):
+            value["multipliers"] = [_anchored(s, base_dir) for s in value["multipliers"]]
+        else:
+            entry["Approx"] = _anchored(value, base_dir)
 
 
 def is_project(path: str | Path) -> bool:

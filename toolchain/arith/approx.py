@@ -334,6 +334,19 @@ def save_table(table: Multiplier | Any, path: str | os.PathLike) -> Path:
     return p
 
 
+def integer_bits_for(max_abs: float) -> int:
+    """Smallest ap_fixed integer bits ``I`` (sign included) with ``max_abs < 2**(I-1)``, at least -16: the 8-bit
+    operand type ``ap_fixed<8, I>`` of values up to ``max_abs`` (1 for 0 or a non-finite value)."""
+    if not np.isfinite(max_abs) or max_abs <= 0:
+        return 1
+    i = 1
+    while max_abs >= 2.0 ** (i - 1):
+        i += 1
+    while i > -16 and max_abs < 2.0 ** (i - 2):
+        i -= 1
+    return i
+
+
 # --------------------------------------------------------------------------- spec strings
 
 _ROUP_SPEC = re.compile(r"^roup\s*\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)$|^roup:(-?\d+):(-?\d+)$")
@@ -615,7 +628,7 @@ def error_metrics(mult: Multiplier) -> dict[str, float]:
 
 __all__ = [
     "Assignment", "Multiplier", "ROUPMultiplier", "TableMultiplier", "RAW_NBYTES",
-    "approx_conv2d", "approx_matmul", "booth_multiply", "error_metrics", "exact_table", "kernel_assignment",
-    "load_table", "multiplier_from_spec",
+    "approx_conv2d", "approx_matmul", "booth_multiply", "error_metrics", "exact_table", "integer_bits_for",
+    "kernel_assignment", "load_table", "multiplier_from_spec",
     "multiplier_spec", "roup", "roup_round_a", "roup_round_b", "roup_table", "save_table", "valid_roup_params",
 ]

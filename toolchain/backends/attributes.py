@@ -78,7 +78,8 @@ def register_attributes(attribute_map: dict, options: tuple[Option, ...]) -> Non
 
 def option_value(node, option: Option) -> Any:
     """The layer's value of ``option``: the first that is not 'auto' of LayerName (the node's attribute, which
-    hls4ml merged from LayerName over LayerType), LayerType, Model, what the layer's weight quantizer says
+    hls4ml merged from LayerName over LayerType), what the Keras layer itself says (``option.from_layer``, set by
+    a layer handler), LayerType, Model, what the layer's weight quantizer says
     (if the option reads one), ``option.default`` (None: the kernel chooses).
 
     The value is checked and normalised by ``option.check``; a bad value raises UnsupportedError naming
@@ -87,6 +88,8 @@ def option_value(node, option: Option) -> Any:
     hls_config = node.model.config.config.get("HLSConfig", {})
     scopes = ((hls_config.get("LayerType") or {}).get(node.class_name), hls_config.get("Model"))
     value = node.get_attr(option.name)
+    if is_auto(value) and option.from_layer is not None:
+        value = node.get_attr(option.from_layer)
     for scope in scopes:
         if is_auto(value):
             value = (scope or {}).get(option.config_name)

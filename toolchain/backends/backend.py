@@ -1,6 +1,6 @@
-"""The ``Bitshift`` and ``RNS`` hls4ml backends.
+"""The ``Bitshift``, ``RNS`` and ``Approx`` hls4ml backends.
 
-Both subclass hls4ml's Vivado backend, so the projects they write build with
+All subclass hls4ml's Vivado backend, so the projects they write build with
 Vivado HLS and Vitis HLS like any hls4ml project.  Each offers an ordered tuple
 of kernels from ``toolchain.kernels``; they add arith4ml's passes
 (``arith_fuse_batch_normalization``, ``arith_merge_linear_activation``,
@@ -230,3 +230,11 @@ class RNSBackend(Arith4mlBackend):
 
     backend_name = "RNS"
     kernel_names = ("rns",)
+
+
+class ApproxBackend(Arith4mlBackend):
+    """8-bit Dense and Conv layers whose products use approximate multipliers (ROUP(k, m) or 256x256 tables)
+    assigned per layer, filter or kernel (MAx-DNN)."""
+
+    backend_name = "Approx"
+    kernel_names = ("approx",)

@@ -5,10 +5,10 @@ from typing import Any, Callable
 
 
 def register(*, register_backend: Callable[..., Any], register_writer: Callable[..., Any]) -> None:
-    """Register the Bitshift and RNS backends and their writers with hls4ml."""
-    from toolchain.backends.backend import BitshiftBackend, RNSBackend
+    """Register the Bitshift, RNS and Approx backends and their writers with hls4ml."""
+    from toolchain.backends.backend import ApproxBackend, BitshiftBackend, RNSBackend
     from toolchain.backends.writer import Arith4mlWriter
 
-    for backend in (BitshiftBackend, RNSBackend):
+    for backend in (BitshiftBackend, RNSBackend, ApproxBackend):
         register_writer(backend.backend_name, Arith4mlWriter)
         register_backend(backend.backend_name, backend)

@@ -11,7 +11,7 @@ import importlib
 
 from toolchain.kernels.base import Kernel, Option, WeightArray
 
-KERNEL_MODULES = ("shift", "nk", "mult", "rns")
+KERNEL_MODULES = ("shift", "nk", "mult", "rns", "approx")
 
 KERNELS: dict[str, Kernel] = {}
 for _module in KERNEL_MODULES:

@@ -19,7 +19,9 @@ of FINN's custom ops, the kernel owns everything that depends on the datapath:
   placeholders) and the kernel struct the frames of ``nnet_arith_common.h`` call (``fold`` adds the terms of
   one fold step; ``fold_units`` says what ReuseFactor folds besides the outputs);
 * ``generated_terms``, ``dense_terms``, ``multiplications``, ``report_fields``:
-  what the report counts.
+  what the report counts;
+* ``operations`` / ``frame_operations``: the operations of its terms, by kind and width, that the energy
+  estimate (``toolchain.energy``, ``toolchain.estimate.energy_estimate``) prices.
 
 Kernels never import hls4ml or Keras; the backends turn ``options`` into hls4ml
 attributes and ``weight_arrays`` into weight variables.  See
@@ -36,6 +38,7 @@ import numpy as np
 from toolchain.arith import fastfixed
 
 if TYPE_CHECKING:
+    from toolchain.energy import Op
     from toolchain.kernels.plan import DotCore, DotPlan
 
 
@@ -60,6 +63,9 @@ class Option:
     default: Any = None
     from_quantizer: Callable[[Any], Any] | None = None
     check: Callable[[Any], Any] | None = None
+    # hls4ml node attribute a Keras layer handler sets from the layer itself (e.g. an ApproxDense's multipliers):
+    # used when LayerName sets nothing, before LayerType and Model
+    from_layer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,15 @@ class WeightArray:
         lo = int(v.min()) if v.size else 0
         hi = int(v.max()) if v.size else 0
         return (lo if self.lo is None else self.lo), (hi if self.hi is None else self.hi)
+
+
+def weight_code_bits(plan: DotPlan) -> int:
+    """Bits of the layer's integer weight codes (two's complement; at least 1)."""
+    from toolchain.arith import fixed
+
+    w = np.asarray(plan.w_codes)
+    lo, hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
+    return max(fixed.bits_for_range(min(lo, 0), max(hi, 0), True), 1)
 
 
 # The geometry and accumulator fields every arith4ml dot config struct has (nnet::arith::dot_config).
@@ -130,6 +145,12 @@ class Kernel:
 
     # ---- encoding ------------------------------------------------------------------------------
 
+    def regrid(self, core: DotCore, options: Mapping[str, Any]) -> DotCore:
+        """The core on the grid this kernel computes on (before ``encode``): the same core by default; a kernel with
+        its own operand types (8-bit approximate multipliers) requantizes the weight codes and moves the
+        accumulator grid here."""
+        return core
+
     def unsuitable(self, core: DotCore, options: Mapping[str, Any]) -> str | None:
         """Why this layer's weights cannot use this kernel (a phrase), or None if they can."""
         return None
@@ -168,6 +189,14 @@ class Kernel:
         """The constant arrays the C++ function reads after the bias, in call order."""
         raise NotImplementedError
 
+    def cpp_kernel_for(self, plan: DotPlan) -> str:
+        """The C++ kernel struct of this layer (``cpp_kernel`` unless the layer's encoding needs another)."""
+        return self.cpp_kernel
+
+    def config_template_for(self, plan: DotPlan) -> str:
+        """The config struct template of this layer (``config_template`` unless the encoding needs another)."""
+        return self.config_template
+
     def config_params(self, plan: DotPlan) -> dict[str, Any]:
         """Values of the kernel's own placeholders in ``config_template`` (beyond the common dot fields)."""
         return {}
@@ -200,6 +229,37 @@ class Kernel:
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}>"
+
+    # ---- energy estimate (toolchain.energy, docs/estimate.md "Energy") ---------------------------------------
+
+    def operations(self, plan: DotPlan) -> list[Op]:
+        """The operations of one output pixel (all ``n_out`` outputs of one output position; the estimate
+        multiplies by out_height x out_width), as ``toolchain.energy.Op`` counts.
+
+        Default: per generated term an exact multiply of the input code by the weight code and an add of the
+        accumulator's width, plus the weight ROM reads of a folded layer (``weight_rom_ops``)."""
+        from toolchain.energy import Op
+
+        terms = self.generated_terms(plan)
+        acc = plan.acc_type_width
+        return [Op("mult", (plan.x_type.width, weight_code_bits(plan)), terms), Op("add", (acc,), terms),
+                *self.weight_rom_ops(plan)]
+
+    def frame_operations(self, plan: DotPlan) -> list[Op]:
+        """Operations done once per inference rather than per output pixel (e.g. converting each input value
+        once); none by default."""
+        return []
+
+    def weight_rom_ops(self, plan: DotPlan) -> list[Op]:
+        """A folded layer (``Strategy: Resource``, ReuseFactor > 1) reads its weights: per fold step one word of
+        ``terms_per_step x word_bits`` bits from a ROM ``steps`` words deep.  Unfolded, the weights are constants:
+        no read."""
+        from toolchain.energy import Op
+
+        fold = plan.schedule
+        if fold.steps <= 1:
+            return []
+        return [Op("rom", (fold.steps, fold.terms_per_step * self.word_bits(plan)), fold.steps)]
 
     # ---- resource estimate (toolchain.estimate, docs/estimate.md) -------------------------------------------
 

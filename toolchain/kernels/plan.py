@@ -271,6 +271,7 @@ def build_plan(core: DotCore, kernel: Kernel, options: Mapping[str, Any], result
     ArithValueError from the kernel is re-raised as UnsupportedError naming the layer.
     """
     try:
+        core = kernel.regrid(core, options)
         encoding = kernel.encode(core, options)
         lo, hi = kernel.bounds(core, encoding)
     except ArithValueError as exc:

@@ -34,6 +34,7 @@ from toolchain.arith import fixed as _fx
 from toolchain.errors import ArithValueError, ConfigError
 
 BITS = _ax.BITS
+integer_bits_for = _ax.integer_bits_for  # kept importable from here
 
 
 @lru_cache(maxsize=64)
@@ -196,18 +197,6 @@ class ApproxConv2D(_ApproxMixin, tf.keras.layers.Conv2D):
 
 
 # --------------------------------------------------------------------------- conversion
-
-def integer_bits_for(max_abs: float) -> int:
-    """Smallest ap_fixed integer bits ``I`` (sign included) with ``max_abs < 2**(I-1)``."""
-    if not np.isfinite(max_abs) or max_abs <= 0:
-        return 1
-    i = 1
-    while max_abs >= 2.0 ** (i - 1):
-        i += 1
-    while i > -16 and max_abs < 2.0 ** (i - 2):
-        i -= 1
-    return i
-
 
 def _kernel_layers(model):
     return [lyr for lyr in model.layers if type(lyr).__name__ in ("Dense", "QDense", "Conv2D", "QConv2D",

@@ -19,6 +19,14 @@ hls4ml 1.3 picks a weight quantizer by the serialised ``class_name``
   and typed ``ap_fixed<e_max - e_min + 2, e_max + 2>``, which holds every
   ``±2**e`` of the range and 0 exactly.  Every other class is passed on.
 
+It also registers layer handlers (hls4ml's ``register_keras_v2_layer_handler``) for
+``ApproxDense`` and ``ApproxConv2D``: each is parsed as hls4ml's Dense/Conv2D, with the
+kernel quantized to the layer's ``ap_fixed<8, weight_integer, AP_RND, AP_SAT>`` by an
+:class:`ApproxWeightQuantizer` (so BatchNorm is never folded into it, as for any quantized
+layer), and the layer's multipliers, assignment and ``input_integer`` as node attributes
+(``keras_approx``, ``keras_input_integer``, ``keras_weight_integer``) that the Approx backend's
+kernel reads when the config does not set ``Approx``, ``ApproxInputInteger``, ``ApproxWeightInteger``.
+
 :func:`install` is idempotent; ``import toolchain.quant`` calls it when
 hls4ml is installed.
 """
@@ -68,6 +76,63 @@ def _make_quantizer_class():
 
 
 PotHLSQuantizer = None
+ApproxWeightQuantizer = None
+
+
+def _make_approx_quantizer_class():
+    from hls4ml.model.quantizers import Quantizer
+    from hls4ml.model.types import FixedPrecisionType
+
+    from toolchain.arith import fixed
+
+    class _ApproxWeightQuantizer(Quantizer):
+        """The 8-bit weight quantizer of an ApproxDense/ApproxConv2D: ``ap_fixed<8, integer, AP_RND, AP_SAT>``."""
+
+        def __init__(self, integer: int):
+            self.integer = int(integer)
+            self.fixed_type = fixed.FixedType(8, self.integer, True, "AP_RND", "AP_SAT")
+            super().__init__(8, FixedPrecisionType(width=8, integer=self.integer, signed=True, rounding_mode="AP_RND",
+                                                   saturation_mode="AP_SAT"))
+
+        def __call__(self, data):
+            t = self.fixed_type
+            return fixed.to_float(fixed.quantize(np.asarray(data, dtype=np.float64), t), t)
+
+        def serialize_state(self):
+            return {"integer": self.integer}
+
+    return _ApproxWeightQuantizer
+
+
+def _approx_attributes(layer: dict, config: dict) -> None:
+    """Node attributes of an ApproxDense/ApproxConv2D (see the module docstring)."""
+    layer["weight_quantizer"] = ApproxWeightQuantizer(int(config.get("weight_integer", 1)))
+    layer["keras_approx"] = {"multipliers": list(config.get("multipliers") or ["exact"]),
+                             "index": config.get("assignment")}
+    layer["keras_input_integer"] = int(config.get("input_integer", 1))
+    layer["keras_weight_integer"] = int(config.get("weight_integer", 1))
+
+
+def _approx_handler(hls4ml_class: str, parse):
+    def handler(keras_layer, input_names, input_shapes, data_reader):
+        layer, shape = parse({**keras_layer, "class_name": hls4ml_class}, input_names, input_shapes, data_reader)
+        _approx_attributes(layer, keras_layer["config"])
+        return layer, shape
+
+    return handler
+
+
+def _register_approx_handlers() -> None:
+    global ApproxWeightQuantizer
+    from hls4ml.converters.keras.convolution import parse_conv2d_layer
+    from hls4ml.converters.keras.core import parse_dense_layer
+    from hls4ml.converters.keras_v2_to_hls import get_layer_handlers, register_keras_v2_layer_handler
+
+    ApproxWeightQuantizer = _make_approx_quantizer_class()
+    for keras_class, hls4ml_class, parse in (("ApproxDense", "Dense", parse_dense_layer),
+                                             ("ApproxConv2D", "Conv2D", parse_conv2d_layer)):
+        if keras_class not in get_layer_handlers():
+            register_keras_v2_layer_handler(keras_class, _approx_handler(hls4ml_class, parse))
 
 
 def install() -> bool:
@@ -80,6 +145,7 @@ def install() -> bool:
     except ImportError:
         return False
     if getattr(hq.get_quantizer_from_config, "_arith4ml", False):
+        _register_approx_handlers()
         _INSTALLED = True
         return True
     PotHLSQuantizer = _make_quantizer_class()
@@ -98,5 +164,6 @@ def install() -> bool:
     get_quantizer_from_config._arith4ml = True
     get_quantizer_from_config._original = original
     hq.get_quantizer_from_config = get_quantizer_from_config
+    _register_approx_handlers()
     _INSTALLED = True
     return True

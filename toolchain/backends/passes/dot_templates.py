@@ -51,8 +51,8 @@ class ArithDotConfigTemplate(LayerConfigTemplate):
         plan: DotPlan = node.get_attr("arith_plan")
         params = dot_config_params(node, plan)
         params.update(plan.kernel.config_params(plan))
-        return plan.kernel.config_template.format(index=node.index, dot_config=DOT_CONFIG_FIELDS.format(**params),
-                                                  **params)
+        template = plan.kernel.config_template_for(plan)
+        return template.format(index=node.index, dot_config=DOT_CONFIG_FIELDS.format(**params), **params)
 
 
 class ArithDotFunctionTemplate(FunctionCallTemplate):
@@ -71,7 +71,7 @@ class ArithDotFunctionTemplate(FunctionCallTemplate):
         plan: DotPlan = node.get_attr("arith_plan")
         params = self._default_function_params(node)
         params["weights"] = ", ".join(node.get_weights(array.name).name for array in plan_arrays(plan))
-        params["kernel"] = plan.kernel.cpp_kernel
+        params["kernel"] = plan.kernel.cpp_kernel_for(plan)
         if node.model.config.get_config_value("IOType") != "io_stream":
             return FRAME_CALL_TEMPLATE.format(**params)
         return (DENSE_STREAM_CALL_TEMPLATE if isinstance(node, Dense) else STREAM_CALL_TEMPLATE).format(**params)
