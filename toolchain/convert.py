@@ -12,18 +12,20 @@ from toolchain.errors import ConfigError, DataError
 
 def add_parser(sub) -> None:
     p = sub.add_parser("convert", help="convert a Keras/QKeras model into an HLS project for a board or an FPGA part",
-                       description="Convert a Keras/QKeras model into an hls4ml project with the Bitshift or RNS "
-                                   "backend (C++ sources, Vivado build_prj.tcl, arith4ml.json).")
+                       description="Convert a Keras/QKeras model into an hls4ml project with the Bitshift, RNS or "
+                                   "Approx backend (C++ sources, Vivado build_prj.tcl, arith4ml.json).")
     p.add_argument("model", help="Keras model file (.keras or .h5), e.g. model.h5 written by 'arith4ml train'")
     p.add_argument("--backend", required=True, choices=sorted(project.BACKENDS),
-                   help="arithmetic backend: bitshift (power-of-two, ternary and (N,k) weights as shifts and adds) "
-                        "or rns (residue number system)")
+                   help="arithmetic backend: bitshift (power-of-two, ternary and (N,k) weights as shifts and adds), "
+                        "rns (residue number system) or approx (8-bit products by approximate multipliers: ROUP(k,m) "
+                        "or 256x256 tables per layer, filter or kernel; config key Approx)")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--board", help=f"board name, one of {', '.join(known_boards())} (sets part and clock)")
     target.add_argument("--part", help="FPGA part, e.g. xc7z020clg400-1 (clock 10 ns)")
     p.add_argument("-o", "--output", required=True,
                    help="project directory to create (refused if it exists, unless --force)")
-    p.add_argument("--config", help="hls4ml-style YAML (Model / LayerName keys; Arithmetic, Moduli, Reverse, NK)")
+    p.add_argument("--config",
+                   help="hls4ml-style YAML (Model / LayerName keys; Arithmetic, Moduli, Reverse, NK, Approx)")
     p.add_argument("--io-type", default="io_parallel", choices=project.IO_TYPES,
                    help="hls4ml I/O type of the project (default: io_parallel)")
     p.add_argument("--force", action="store_true", help="replace an existing arith4ml project directory")
