@@ -35,8 +35,14 @@ def render(name: str, **values: object) -> str:
 
 class Arith4mlWriter(VivadoWriter):
     def write_hls(self, model, is_multigraph=False):
+        from toolchain import essop_hls
+
+        essop = essop_hls.essop_spec(model)  # hls.yml Model: EssopUpdate (reads the kernel before it is dropped)
         drop_replaced_weights(model)
-        return super().write_hls(model, is_multigraph=is_multigraph)
+        result = super().write_hls(model, is_multigraph=is_multigraph)
+        if essop is not None:
+            essop_hls.write_essop(model, essop)  # after the bridge, which it appends to
+        return result
 
     def write_project_cpp(self, model):
         """hls4ml's top-level file, with the weight arrays loaded by arith4ml's loaders (``nnet_arith_common.h``):
