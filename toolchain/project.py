@@ -6,7 +6,7 @@ import shutil
 from functools import partial
 from pathlib import Path
 
-from toolchain import __version__, yamlfile
+from toolchain import __version__, essop_hls, yamlfile
 from toolchain.arith.fixed import MAX_WIDTH
 from toolchain.atomic import atomic_directory, changed_files, check_owned
 from toolchain.boards import check_part
@@ -33,6 +33,7 @@ HLS4ML_LAYER_KEYS = ("Precision", "ReuseFactor", "Strategy", "Trace", "TargetCyc
                      "Compression", "ParallelizationFactor", "TableSize")
 LEGACY_LAYER_KEYS = ("Softmax",)
 EXACTNESS_KEYS = ("AllowInexact",)  # accept hls4ml's approximation of a quantizer QKeras computes otherwise
+ESSOP_KEYS = (essop_hls.CONFIG_KEY,)  # on-chip ESSOP update of the last Dense layer (toolchain.essop_hls)
 SOFTMAX_KEYS = ("Softmax", "Skip")  # keys that only a softmax layer takes
 STRATEGIES = ("latency", "resource")
 # Model keys config_from_keras_model also writes into every layer (as defaults): a user's Model value
@@ -144,6 +145,7 @@ def _strategy_problem(value) -> str | None:
 
 # checks of one hls4ml value: key -> the problem with a value (a phrase), or None
 _VALUE_CHECKS = {"Strategy": _strategy_problem, "AllowInexact": _bool_problem,
+                 essop_hls.CONFIG_KEY: essop_hls.essop_config_problem,
                  **{key: partial(_positive_problem, key)
                     for key in ("ReuseFactor", "TableSize", "BramFactor", "ParallelizationFactor")}}
 
@@ -182,7 +184,7 @@ def validate_user_config(cfg: dict | YamlFile | None, backend: str = "Bitshift")
     for key, value in cfg.data.items():
         if key == "Model":
             _check_entry(cfg, value, ("Model",), set(HLS4ML_MODEL_KEYS) | set(EXACTNESS_KEYS) |
-                         set(_arith_options(backend)), "Model", checks)
+                         set(ESSOP_KEYS) | set(_arith_options(backend)), "Model", checks)
         elif key == "LayerName":
             if value is None:
                 continue
@@ -552,6 +554,7 @@ def reopen(project_dir: str | Path, compile: bool = True):
     hm = hls4ml.converters.convert_from_keras_model(model, backend=backend, hls_config=cfg,
                                                     output_dir=str(project_dir), part=part,
                                                     clock_period=clock, io_type=io_type)
+    essop_hls.attach(hm)  # hm.essop_update / essop_weights when the project has an ESSOP update function
     if compile:
         compile_project(hm, project_dir)
     return hm, model
