@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from toolchain.boards import Board
+    from toolchain.energy import CostTable, Op
     from toolchain.kernels.plan import DotPlan
 
 # ---- cost constants (every one an assumption; docs/estimate.md says why each) --------------------------
@@ -586,3 +587,127 @@ def _fold_step(estimate: Estimate, over: list[Overuse], dots: dict, choices: dic
             if step is not None:
                 return e.layer, step
     return None
+
+
+# ---- energy (toolchain.energy; docs/estimate.md, "Energy") -------------------------------------------------
+
+BASELINE_BITS = 8
+"""The baseline's operands: every dense term (zero weights included) as an exact 8-bit x 8-bit multiply plus an
+add of the layer's accumulator width."""
+
+
+@dataclass
+class LayerEnergy:
+    """The energy of one Dense/Conv layer per inference (pJ): its operations (``ops``, counts per inference)
+    priced by the cost table, the exact 8-bit multiply baseline, and the multipliers alone."""
+
+    layer: str
+    cls: str
+    kind: str
+    pixels: int  # output positions (out_height x out_width)
+    ops: list[Op]  # counts per inference
+    energy_pj: float
+    baseline_pj: float
+    multiplier_pj: float
+    multiplier_baseline_pj: float
+
+    @property
+    def saving(self) -> float:
+        """1 - energy / baseline (0 without a baseline)."""
+        return 1.0 - self.energy_pj / self.baseline_pj if self.baseline_pj else 0.0
+
+    @property
+    def multiplier_saving(self) -> float:
+        return 1.0 - self.multiplier_pj / self.multiplier_baseline_pj if self.multiplier_baseline_pj else 0.0
+
+    @property
+    def op_counts(self) -> dict[str, int]:
+        """Operations per inference by kind (all widths together)."""
+        counts: dict[str, int] = {}
+        for op in self.ops:
+            counts[op.kind] = counts.get(op.kind, 0) + op.count
+        return counts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, "class": self.cls, "kind": self.kind, "pixels": self.pixels,
+                "op_counts": self.op_counts,
+                "ops": [{"kind": op.kind, "params": list(op.params), "count": op.count} for op in self.ops],
+                "energy_pj": self.energy_pj, "baseline_pj": self.baseline_pj, "saving": self.saving,
+                "multiplier_pj": self.multiplier_pj, "multiplier_baseline_pj": self.multiplier_baseline_pj,
+                "multiplier_saving": self.multiplier_saving}
+
+
+@dataclass
+class EnergyEstimate:
+    """Every Dense/Conv layer's energy per inference and the totals (pJ), under ``table``."""
+
+    layers: list[LayerEnergy]
+    table: CostTable
+
+    @property
+    def total_pj(self) -> float:
+        return sum(e.energy_pj for e in self.layers)
+
+    @property
+    def baseline_pj(self) -> float:
+        return sum(e.baseline_pj for e in self.layers)
+
+    @property
+    def saving(self) -> float:
+        """1 - total / baseline: the energy saved against the exact 8-bit multiply baseline."""
+        return 1.0 - self.total_pj / self.baseline_pj if self.baseline_pj else 0.0
+
+    @property
+    def multiplier_pj(self) -> float:
+        return sum(e.multiplier_pj for e in self.layers)
+
+    @property
+    def multiplier_baseline_pj(self) -> float:
+        return sum(e.multiplier_baseline_pj for e in self.layers)
+
+    @property
+    def multiplier_saving(self) -> float:
+        """1 - multiplier energy / the baseline's 8-bit multiplies."""
+        return 1.0 - self.multiplier_pj / self.multiplier_baseline_pj if self.multiplier_baseline_pj else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        from toolchain import energy
+
+        return {"note": energy.DISCLAIMER, "unit": "pJ per inference", "cost_table": self.table.as_dict(),
+                "baseline": f"every dense term an exact {BASELINE_BITS}-bit x {BASELINE_BITS}-bit multiply plus an "
+                            "add of the accumulator width",
+                "layers": [e.as_dict() for e in self.layers],
+                "total_pj": self.total_pj, "baseline_pj": self.baseline_pj, "saving": self.saving,
+                "multiplier_pj": self.multiplier_pj, "multiplier_baseline_pj": self.multiplier_baseline_pj,
+                "multiplier_saving": self.multiplier_saving}
+
+
+def dot_energy(plan: DotPlan, table: CostTable | None = None, layer: str | None = None, cls: str = "") -> LayerEnergy:
+    """The energy per inference of a Dense/Conv layer at its plan's own fold: its kernel's ``operations`` (per
+    output pixel) times out_height x out_width, plus its ``frame_operations``, priced by ``table`` (a
+    ``toolchain.energy.CostTable``; None: the shipped one)."""
+    from toolchain import energy
+
+    table = table or energy.load_cost_table()
+    g = plan.geometry
+    pixels = g.out_height * g.out_width
+    kernel = plan.kernel
+    ops = energy.merge(energy.merge(kernel.operations(plan), pixels) + energy.merge(kernel.frame_operations(plan)))
+    dense = plan.n_in * plan.n_out * pixels
+    baseline = [energy.Op("mult", (BASELINE_BITS, BASELINE_BITS), dense), energy.Op("add", (plan.acc_type_width,),
+                                                                                    dense)]
+    return LayerEnergy(layer or plan.layer, cls, plan.kind, pixels, ops, energy.ops_energy(ops, table),
+                       energy.ops_energy(baseline, table), energy.ops_multiply_energy(ops, table),
+                       energy.ops_multiply_energy(baseline, table))
+
+
+def energy_estimate(hm, table: CostTable | None = None) -> EnergyEstimate:
+    """The energy per inference of every Dense/Conv layer of ``hm`` (an hls4ml model of an arith4ml backend)
+    and the totals, under ``table`` (a ``toolchain.energy.CostTable``; None: the shipped 45 nm one).  Only the
+    dot-product datapaths are priced: activations, pooling, BatchNorm and the streams between layers are not."""
+    from toolchain import energy
+
+    table = table or energy.load_cost_table()
+    layers = [dot_energy(layer.get_attr("arith_plan"), table, layer.name, layer.class_name)
+              for layer in hm.get_layers() if layer.get_attr("arith_plan") is not None]
+    return EnergyEstimate(layers, table)

@@ -1,6 +1,8 @@
-"""``arith4ml report``: per-layer arithmetic table of a project and its resource estimate (printed and written as
-JSON): PROJECT/report.json holds the arithmetic rows, each with its ``resources`` estimate; PROJECT/estimate.json
-the estimate of every layer, the totals and, with a board, the part's budget and the over-budget warnings."""
+"""``arith4ml report``: per-layer arithmetic table of a project, its resource estimate and its energy estimate
+(printed and written as JSON): PROJECT/report.json holds the arithmetic rows, each with its ``resources``
+estimate; PROJECT/estimate.json the estimate of every layer, the totals, with a board the part's budget and the
+over-budget warnings, and under ``energy`` the energy per inference (``estimate.energy_estimate``, priced by the
+shipped 45 nm cost table or ``--cost-table FILE.yaml``)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolchain import estimate, project
+from toolchain import energy, estimate, project
 from toolchain.atomic import write_text_atomic
 from toolchain.boards import Board, load_board
 from toolchain.errors import ConfigError, FileSystemError
@@ -93,9 +95,38 @@ def budget_lines(est: estimate.Estimate, board: Board | None) -> list[str]:
     return lines + [o.message(board) for o in estimate.overuses(est, budget)]
 
 
-def estimate_document(est: estimate.Estimate, board: Board | None) -> dict:
-    """What estimate.json holds: every layer's estimate, the totals, and the board's budget and warnings."""
+def _nj(pj: float) -> str:
+    return f"{pj / 1000:.4g}"
+
+
+def _op_summary(e: estimate.LayerEnergy) -> str:
+    """Operations per inference by kind, most frequent first: 'shift_add 1,200, add 30'."""
+    counts = sorted(e.op_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{kind} {count:,}" for kind, count in counts) or "-"
+
+
+def format_energy(en: estimate.EnergyEstimate) -> str:
+    """The energy table: per Dense/Conv layer its operations per inference, energy and the exact 8-bit multiply
+    baseline (nJ per inference) and the saving; the totals; the multipliers alone."""
+    head = f"{'layer':12s} {'kind':6s} {'energy nJ':>10s} {'baseline nJ':>11s} {'saving':>7s}  operations per inference"
+    lines = [f"energy per inference, cost table {en.table.name} ({energy.DISCLAIMER}):", head, "-" * len(head)]
+    for e in en.layers:
+        lines.append(f"{e.layer:12s} {e.kind:6s} {_nj(e.energy_pj):>10s} {_nj(e.baseline_pj):>11s} "
+                     f"{e.saving:7.1%}  {_op_summary(e)}")
+    lines.append(f"{'total':12s} {'':6s} {_nj(en.total_pj):>10s} {_nj(en.baseline_pj):>11s} {en.saving:7.1%}")
+    lines.append(f"multipliers: {_nj(en.multiplier_pj)} nJ vs {_nj(en.multiplier_baseline_pj)} nJ of the baseline's "
+                 f"{estimate.BASELINE_BITS}-bit multiplies (saving {en.multiplier_saving:.1%}); baseline: every dense "
+                 f"term an exact {estimate.BASELINE_BITS}x{estimate.BASELINE_BITS}-bit multiply and an add of the "
+                 "accumulator width")
+    return "\n".join(lines)
+
+
+def estimate_document(est: estimate.Estimate, board: Board | None,
+                      energy_est: estimate.EnergyEstimate | None = None) -> dict:
+    """What estimate.json holds: every layer's estimate, the totals, the board's budget and warnings, and the
+    energy estimate (``energy``, None when not given)."""
     doc = est.as_dict()
+    doc["energy"] = None if energy_est is None else energy_est.as_dict()
     doc["board"] = doc["part"] = doc["budget"] = doc["utilisation"] = None
     doc["warnings"] = []
     if board is not None:
@@ -132,13 +163,18 @@ def add_parser(sub) -> None:
                                    "sparsity, generated terms, multiplications and accumulator type; then a "
                                    "resource estimate per layer (strategy, ReuseFactor, units, line-buffer, ROM "
                                    "and register bits, LUT, FF, BRAM36, DSP: arith4ml's cost model, not "
-                                   "synthesis) and its totals, compared with the board's part.")
+                                   "synthesis) and its totals, compared with the board's part; then the energy "
+                                   "per inference of each Dense/Conv layer (operation counts priced by a 45 nm "
+                                   "cost table, not measurements) against an exact 8-bit multiply baseline.")
     p.add_argument("project", help="project directory written by 'arith4ml convert'")
     p.add_argument("--json", metavar="FILE", help="where to write the rows as JSON (default: PROJECT/report.json; "
                                                    "give another path for a read-only project: the estimate then "
                                                    "goes beside it, FILE's name with .estimate.json)")
     p.add_argument("--board", help="compare the estimate with this board's part (default: the board the project "
                                    "was converted for, if any)")
+    p.add_argument("--cost-table", metavar="FILE.yaml", help="price the energy estimate with this cost table instead "
+                                                             "of the shipped 45 nm one (same keys; see "
+                                                             "docs/estimate.md, 'Energy')")
     p.set_defaults(func=run)
 
 
@@ -152,6 +188,7 @@ def _write(path: Path, data, elsewhere: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     board = _board(args) if args.board is not None else None  # a bad --board before the model loads
+    table = energy.load_cost_table(args.cost_table)  # a bad --cost-table too
     hm, _ = project.reopen(args.project, compile=False)
     if args.board is None:
         board = _board(args)
@@ -163,9 +200,12 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(rows))
     print()
     print(format_resources(est, board))
+    en = estimate.energy_estimate(hm, table)
+    print()
+    print(format_energy(en))
     out = Path(args.json) if args.json else Path(args.project) / "report.json"
     side = out.with_name(out.stem + ".estimate.json") if args.json else Path(args.project) / ESTIMATE_FILE
     _write(out, rows, bool(args.json))
-    _write(side, estimate_document(est, board), bool(args.json))
+    _write(side, estimate_document(est, board, en), bool(args.json))
     print(f"written {out}, {side}")
     return 0

@@ -49,5 +49,15 @@ class MultKernel(Kernel):
         add = 0.0 if m_dsp and acc <= est.DSP_ACC_BITS else est.adder_luts(acc)
         return replace(cost, lut=cost.units * (m_lut + add), dsp=cost.units * m_dsp)
 
+    def operations(self, plan: DotPlan):
+        """Per non-zero weight a multiply of the input code by the weight word (``word_bits``: the weight code
+        on the accumulator grid, as the C++ ``weight_t`` holds it) and an add of the accumulator's width, plus the
+        weight ROM reads of a folded layer."""
+        from toolchain.energy import Op
+
+        terms = self.generated_terms(plan)
+        return [Op("mult", (plan.x_type.width, self.word_bits(plan)), terms), Op("add", (plan.acc_type_width,), terms),
+                *self.weight_rom_ops(plan)]
+
 
 KERNEL = MultKernel()

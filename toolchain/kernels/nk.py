@@ -161,5 +161,23 @@ class NKKernel(Kernel):
         shifters = plan.n_out * est.barrel_luts(acc, max_shift)  # every output's result (unrolled)
         return replace(cost, lut=cost.units * per_unit + shifters)
 
+    def operations(self, plan: DotPlan):
+        """Latency: the group codes are constants, so decoding is wiring and each non-zero weight is one add/sub
+        of the accumulator's width, the output's shift a constant (``shift_add``).  Folded: per unit (one group
+        of one output) a read of the decode table (n_patterns words of 2N sign bits), an add/sub per non-zero
+        weight, per output a barrel shift of its sum by its shift, and the group-code ROM reads."""
+        from toolchain.energy import Op
+
+        terms = self.generated_terms(plan)
+        acc = plan.acc_type_width
+        if plan.schedule.steps <= 1:
+            return [Op("shift_add", (acc,), terms)]
+        enc: NKEncoding = plan.encoding
+        n, k = enc.group_size, enc.max_nonzero
+        units = self.fold_units(plan) * plan.n_out
+        max_shift = int(enc.shifts.max()) if enc.shifts.size else 0
+        return [Op("rom", (ternary.n_patterns(n, k), 2 * n), units), Op("add", (acc,), terms),
+                Op("shift", (acc, max_shift), plan.n_out), *self.weight_rom_ops(plan)]
+
 
 KERNEL = NKKernel()

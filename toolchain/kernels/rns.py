@@ -8,6 +8,7 @@ accumulator grid and the result cast (docs/arithmetic.md, "Residue number system
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -287,6 +288,101 @@ class RNSKernel(Kernel):
             notes.append("mixed-radix reverse conversion costed as CRT")
         return est.KernelCost(units=units, lut=lut, dsp=dsp, word_bits=sum(widths),
                               register_bits=plan.n_out * sum(widths), register_widths=widths, notes=tuple(notes))
+
+
+    # ---- energy estimate (toolchain.energy, docs/estimate.md "Energy") ---------------------------------------
+
+    def operations(self, plan: DotPlan):
+        """Per output pixel: per channel one ``mod_mac`` (n x n residue multiply + modular add) per non-zero
+        weight residue (the lazy binary sum and its reduction once per group of products are priced as that
+        modular add); per output one reverse conversion (``reverse_ops``); the weight ROM reads when folded."""
+        from toolchain.energy import Op, merge
+
+        enc: RNSEncoding = plan.encoding
+        ops = [Op("mod_mac", (int(m),), int(np.count_nonzero(res))) for m, res in zip(enc.moduli, enc.residues)]
+        return merge(ops + merge(self.reverse_ops(plan), plan.n_out) + self.weight_rom_ops(plan))
+
+    def frame_operations(self, plan: DotPlan):
+        """Each input value of the frame is converted to residues once (the frames of nnet_arith_common.h encode
+        it as it enters: io_parallel the whole frame, io_stream each pixel's beat), by ``forward_ops``."""
+        from toolchain.energy import merge
+
+        g = plan.geometry
+        return merge(self.forward_ops(plan), g.in_height * g.in_width * g.n_chan)
+
+    def forward_ops(self, plan: DotPlan):
+        """Operations converting one input code to every channel's residue (C++ ``to_residue_fold``): the chunk
+        fold of the code's W bits (``_reduce_ops``), and for a signed code one modular subtract of ``|2^W|_m``
+        when the sign bit is set (none for 2^n moduli, where it is 0)."""
+        from toolchain.energy import Op
+
+        width = plan.x_type.width + (0 if plan.x_type.signed else 1)
+        ops = []
+        for m in (int(v) for v in plan.encoding.moduli):
+            ops += _reduce_ops(m, width)
+            if plan.x_type.signed and rns.modulus_kind(m).kind != "pow2":
+                ops.append(Op("mod_add", (m,), 1))
+        return ops
+
+    def reverse_ops(self, plan: DotPlan):
+        """Operations of one output's reverse conversion, counted from nnet_rns.h, constant products as
+        shift-and-add (one ``shift_add`` per extra canonical-signed-digit of the constant).
+
+        CRT (``reverse_crt``): per channel ``|y_j inv_j|_{m_j}`` (a constant product of 2n bits and its reduction)
+        and ``M_j z_j`` (a constant product of log2(M) + n bits); the n_mod - 1 adds of the sum; crt_steps =
+        bit_length(n_mod - 1) compare-and-subtract steps; the signed reading (a compare and a subtract); the bias
+        add.  MRC (``reverse_mrc``): per digit j and earlier digit i, the reduction of d_i modulo m_j (when m_i >
+        m_j), a modular subtract and a constant modular product; Horner's n_mod - 1 constant products and adds;
+        the signed reading and the bias add."""
+        from toolchain.energy import Op
+        from toolchain.estimate import csd_digits
+
+        enc: RNSEncoding = plan.encoding
+        moduli = [int(m) for m in enc.moduli]
+        widths = self.channel_bits(plan)
+        big_m = rns.dynamic_range(moduli)
+        width = big_m.bit_length()
+        ops: list = []
+
+        def const_product(constant: int, bits: int) -> list:
+            return [Op("shift_add", (bits,), max(csd_digits(constant) - 1, 0))]
+
+        if enc.reverse == "crt":
+            for m, n in zip(moduli, widths):
+                weight = big_m // m
+                ops += const_product(pow(weight % m, -1, m), 2 * n) + _reduce_ops(m, 2 * n)
+                ops += const_product(weight, width + n)
+            sum_width = (len(moduli) * big_m).bit_length()
+            steps = (len(moduli) - 1).bit_length()
+            ops += [Op("add", (sum_width,), len(moduli) - 1), Op("compare", (sum_width,), steps),
+                    Op("add", (sum_width,), steps)]
+        else:
+            for j, (mj, nj) in enumerate(zip(moduli, widths)):
+                for i in range(j):
+                    if moduli[i] - 1 >= mj:
+                        ops += _reduce_ops(mj, widths[i])
+                    ops.append(Op("mod_add", (mj,), 1))
+                    ops += const_product(pow(moduli[i] % mj, -1, mj), 2 * nj) + _reduce_ops(mj, 2 * nj)
+            for j in range(len(moduli) - 1):
+                bits = (math.prod(moduli[j:]) - 1).bit_length()
+                ops += const_product(moduli[j], bits) + [Op("add", (bits,), 1)]
+        ops += [Op("compare", (width,), 1), Op("add", (width,), 1), Op("add", (plan.acc_type_width + 1,), 1)]
+        return ops
+
+
+def _reduce_ops(m: int, bits: int) -> list:
+    """Operations reducing a ``bits``-bit value modulo m (C++ ``reducer``): 2^n truncates (none); 2^n-1 and
+    2^n+1 add its ceil(bits / n) n-bit chunks ((n+1)-bit adds, end-around or alternating) and finish with one
+    conditional subtract (a ``mod_add``); another modulus takes a Barrett reduction."""
+    from toolchain.energy import Op
+
+    kind, n, _ = rns.modulus_kind(m)
+    if kind == "pow2" or bits < (m - 1).bit_length():
+        return []
+    if kind == "generic":
+        return [Op("barrett", (m, bits), 1)]
+    chunks = -(-bits // max(n, 1))
+    return [Op("add", (n + 1,), chunks - 1), Op("mod_add", (m,), 1)]
 
 
 KERNEL = RNSKernel()

@@ -91,5 +91,20 @@ class ShiftKernel(Kernel):
         barrel = est.barrel_luts(min(plan.x_type.width + max_shift, plan.acc_type_width), max_shift)
         return replace(cost, lut=cost.lut + cost.units * barrel)
 
+    def operations(self, plan: DotPlan):
+        """Per non-zero weight a shift then an add/sub of the accumulator's width: Latency, the shift is by a
+        constant (wiring: ``shift_add``); folded, by the amount its ROM word gives (a barrel shifter of the input
+        code, ``shift``, then an ``add``), plus the weight ROM reads."""
+        from toolchain.energy import Op
+
+        terms = self.generated_terms(plan)
+        acc = plan.acc_type_width
+        if plan.schedule.steps <= 1:
+            return [Op("shift_add", (acc,), terms)]
+        enc: ShiftEncoding = plan.encoding
+        max_shift = int(enc.shifts.max()) if enc.shifts.size else 0
+        width = min(plan.x_type.width + max_shift, acc)
+        return [Op("shift", (width, max_shift), terms), Op("add", (acc,), terms), *self.weight_rom_ops(plan)]
+
 
 KERNEL = ShiftKernel()
