@@ -5,7 +5,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from toolchain import estimate, project
+from toolchain import essop_hls, estimate, project
 from toolchain.boards import Board, check_part, known_boards, load_board
 from toolchain.errors import ConfigError, DataError
 
@@ -35,6 +35,10 @@ def add_parser(sub) -> None:
                    help="accept hls4ml's approximation of quantizers that no fixed point type reproduces (alpha "
                         "scales, stochastic rounding, ...); a warning names each, and csim says Keras exactness is "
                         "not promised (hls.yml: Model: AllowInexact: true)")
+    p.add_argument("--essop-update", metavar="LAYER",
+                   help="add an HLS function that updates LAYER's weights on chip by the ESSOP stochastic outer "
+                        "product (the last Dense layer; docs/essop.md; hls.yml: Model: EssopUpdate: {Layer: LAYER, "
+                        "BL: 64, LrShift: 0})")
     p.add_argument("--fit", metavar="BOARD",
                    help="choose per-layer ReuseFactors (Strategy Resource where above 1) so that the resource "
                         f"estimate fits {estimate.FIT_TARGET * 100:.0f} percent of BOARD's part (docs/estimate.md); "
@@ -131,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
     user_config = project.read_user_config(args.config, args.backend)
     if args.allow_inexact:
         user_config.data["Model"] = {**(user_config.data.get("Model") or {}), "AllowInexact": True}
+    if args.essop_update is not None:
+        user_config.data["Model"] = essop_hls.with_layer(user_config.data.get("Model"), args.essop_update)
     training = project.training_metadata(args.model)
     if training is not None:
         _use_training(training, user_config, args.backend)
@@ -143,4 +149,6 @@ def run(args: argparse.Namespace) -> int:
     planned = [layer.name for layer in hm.get_layers() if layer.get_attr("arith_plan") is not None]
     print(f"wrote {args.output}: backend {hm.config.backend.name}, part {part}, {args.io_type}, "
           f"{len(planned)} arith4ml layers ({', '.join(planned)})")
+    if getattr(hm, "essop", None) is not None:
+        print(essop_hls.describe(hm.essop.spec))
     return 0

@@ -97,8 +97,19 @@ def essop_config_problem(value) -> str | None:
     try:
         parse_essop_config(value)
     except ConfigError as exc:
-        return str(exc)
+        return str(exc).removeprefix(f"{CONFIG_KEY}.")  # the caller names Model.EssopUpdate
     return None
+
+
+def with_layer(model_cfg: dict | None, layer: str) -> dict:
+    """An hls.yml Model entry with ``EssopUpdate`` set to update ``layer`` (other EssopUpdate settings kept);
+    ConfigError for a bad value (``convert --essop-update LAYER``)."""
+    model_cfg = dict(model_cfg or {})
+    current = model_cfg.get(CONFIG_KEY)
+    setting = {**current, "Layer": layer} if isinstance(current, dict) else {"Layer": layer}
+    parse_essop_config(setting)
+    model_cfg[CONFIG_KEY] = setting
+    return model_cfg
 
 
 # ---- types ------------------------------------------------------------------------------------------------
@@ -333,6 +344,13 @@ def write_essop(hm, spec: EssopSpec) -> None:
     with (out / f"{spec.project}_bridge.cpp").open("a") as f:
         f.write(render("essop/bridge_essop.cpp", **values))
     attach(hm, spec)
+
+
+def describe(spec: EssopSpec) -> str:
+    """One line naming the generated update function and its types."""
+    return (f"  ESSOP update of layer {spec.layer} ({spec.n_in}x{spec.n_out}): firmware/{spec.project}_essop.cpp, "
+            f"{spec.project}_essop_update(x {spec.x_type.text()}, delta {spec.d_type.text()}), weights "
+            f"{spec.w_type.text()}, BL {spec.BL}, LrShift {spec.lr_shift}")
 
 
 # ---- C-sim API ----------------------------------------------------------------------------------------------
