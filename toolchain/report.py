@@ -113,7 +113,8 @@ def format_energy(en: estimate.EnergyEstimate) -> str:
     for e in en.layers:
         lines.append(f"{e.layer:12s} {e.kind:6s} {_nj(e.energy_pj):>10s} {_nj(e.baseline_pj):>11s} "
                      f"{e.saving:7.1%}  {_op_summary(e)}")
-    lines.append(f"{'total':12s} {'':6s} {_nj(en.total_pj):>10s} {_nj(en.baseline_pj):>11s} {en.saving:7.1%}")
+    # 'all layers', not 'total': the resource table's totals line keeps its first word to itself
+    lines.append(f"{'all layers':19s} {_nj(en.total_pj):>10s} {_nj(en.baseline_pj):>11s} {en.saving:7.1%}")
     lines.append(f"multipliers: {_nj(en.multiplier_pj)} nJ vs {_nj(en.multiplier_baseline_pj)} nJ of the baseline's "
                  f"{estimate.BASELINE_BITS}-bit multiplies (saving {en.multiplier_saving:.1%}); baseline: every dense "
                  f"term an exact {estimate.BASELINE_BITS}x{estimate.BASELINE_BITS}-bit multiply and an add of the "
