@@ -441,6 +441,7 @@ class EssopCost:
     exact_ops: dict
     essop_pj: float
     exact_pj: float
+    fp16_pj: float  # an FP16 outer product (n_in * n_out FP16 multiplies + adds), the ESSOP paper's baseline
     table: str
 
     @property
@@ -466,8 +467,10 @@ def essop_cost(n_in: int, n_out: int, BL: int = 64, lfsr_width: int = LFSR_WIDTH
     clocks of the tap XORs each, costed as 1-bit ANDs), ``n_in + n_out`` compares of ``lfsr_width + 1`` bits,
     ``n_in * n_out`` 1-bit ANDs and counter increments (``log2 BL + 1`` bits); per step the leading-one ORs, the
     magnitude shifts (and rounding adds), one count shift onto the weight grid and one ``weight_bits`` add per
-    weight.  Exact: ``n_in * n_out`` ``exact_bits`` x ``exact_bits`` multiplies and ``weight_bits`` adds (a power-of-two
-    learning rate on fixed types is a constant shift: wiring).  Energy by
+    weight (an upper bound: every counter is charged every step, whether its AND is 1 or not).  Exact:
+    ``n_in * n_out`` ``exact_bits`` x ``exact_bits`` multiplies and ``weight_bits`` adds (a power-of-two
+    learning rate on fixed types is a constant shift: wiring).  FP16: ``n_in * n_out`` FP16 multiplies and adds
+    (the ESSOP paper's baseline).  Energy by
     ``toolchain.energy.op_energy`` under ``table`` (default: the shipped 45 nm table).
     """
     from toolchain import energy
@@ -493,5 +496,5 @@ def essop_cost(n_in: int, n_out: int, BL: int = 64, lfsr_width: int = LFSR_WIDTH
     def pj(ops: dict) -> float:
         return sum(count * energy.op_energy(kind, params, table) for kind, params, count in ops.values())
 
-    name = getattr(table, "name", None) or energy.load_cost_table().name
-    return EssopCost(essop_ops, exact_ops, pj(essop_ops), pj(exact_ops), name)
+    t = table or energy.load_cost_table()
+    return EssopCost(essop_ops, exact_ops, pj(essop_ops), pj(exact_ops), n * (t.fp16_mult + t.fp16_add), t.name)
