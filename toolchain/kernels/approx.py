@@ -435,6 +435,37 @@ class ApproxKernel(Kernel):
     def generated_terms(self, plan: DotPlan) -> int:
         return int(np.count_nonzero(self._live_terms(plan)))
 
+    def operations(self, plan: DotPlan) -> list:
+        """Per live term (``_live_terms``) its multiplier: ``roup`` (k, m) (exact is ``mult`` 8 x 8), or a
+        ``table`` lookup in a 256-entry row of its product width; and an add of the accumulator's width; plus the
+        weight ROM reads of a folded layer."""
+        from toolchain.energy import Op
+
+        enc: ApproxEncoding = plan.encoding
+        live = self._live_terms(plan)
+        counts: dict[tuple[str, tuple[int, ...]], int] = {}
+        for u, mult in enumerate(enc.multipliers):
+            n = int(np.count_nonzero(live & (enc.index == u)))
+            if not n:
+                continue
+            if isinstance(mult, ax.ROUPMultiplier):
+                key = ("mult", (OPERAND_BITS, OPERAND_BITS)) if (mult.k, mult.m) == (0, 0) else ("roup",
+                                                                                                  (mult.k, mult.m))
+            else:
+                table = np.asarray(mult.table)
+                key = ("table", (ax.TABLE_SIZE, fixed.bits_for_range(min(int(table.min()), 0),
+                                                                     max(int(table.max()), 0), True)))
+            counts[key] = counts.get(key, 0) + n
+        ops = [Op(kind, params, n) for (kind, params), n in counts.items()]
+        return ops + [Op("add", (plan.acc_type_width,), int(np.count_nonzero(live))), *self.weight_rom_ops(plan)]
+
+    def frame_operations(self, plan: DotPlan) -> list:
+        """Each input value is quantized to the 8-bit activation type once: a rounding add of 8 bits."""
+        from toolchain.energy import Op
+
+        g = plan.geometry
+        return [Op("add", (OPERAND_BITS,), g.in_height * g.in_width * g.n_chan)]
+
     def report_details(self, plan: DotPlan) -> str:
         enc: ApproxEncoding = plan.encoding
         counts = np.bincount(enc.index.reshape(-1), minlength=len(enc.multipliers)) / max(enc.index.size, 1)
