@@ -59,6 +59,14 @@ def _conv_net(seed: int, quantizer: str = "po2"):
     return conv_net(seed, *GEOMETRIES["same-3x3"], quantizer)
 
 
+def _approx_cnn(seed: int):
+    import tempfile
+
+    from tests.test_backend_approx import approx_cnn, noisy_table
+
+    return approx_cnn(seed, noisy_table(Path(tempfile.mkdtemp(prefix="approx-table-")) / "noisy.npy"))
+
+
 FOLDED = {name: {"Strategy": "Resource", "ReuseFactor": r} for name, r in {"c0": 54, "c1": 9, "out": 252}.items()}
 BITSHIFT_LAYERS = {"d0": {"Arithmetic": "nk"}, "d1": {"Arithmetic": "bitshift"}, "out": {"Arithmetic": "mult"}}
 CASES = {
@@ -82,6 +90,11 @@ CASES = {
     "bitshift-conv-stream-folded": (lambda: _conv_net(9), "Bitshift", "io_stream", FOLDED, ["shift"] * 3),
     "rns-conv-parallel-folded": (lambda: _conv_net(10, "bits"), "RNS", "io_parallel", FOLDED, ["rns"] * 3),
     "rns-conv-stream-folded": (lambda: _conv_net(11, "bits"), "RNS", "io_stream", FOLDED, ["rns"] * 3),
+    # approximate multipliers: ROUP and a table at kernel granularity, ROUP per filter; folded in io_parallel
+    "approx-cnn-stream": (lambda: _approx_cnn(12), "Approx", "io_stream", {}, ["approx"] * 2),
+    "approx-cnn-parallel-folded": (lambda: _approx_cnn(13), "Approx", "io_parallel",
+                                   {name: {"Strategy": "Resource", "ReuseFactor": 4} for name in ("c0", "out")},
+                                   ["approx"] * 2),
 }
 
 
