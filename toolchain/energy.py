@@ -1,7 +1,7 @@
 """Energy per operation from a replaceable cost table (45 nm figures in the style of Horowitz, ISSCC 2014).
 
 One concern: what one operation of a datapath costs, in picojoules (pJ), under a cost table
-(``toolchain/data/energy_45nm.yaml`` by default; ``load_cost_table(path)`` reads another one with the
+(``toolchain/cost_tables/energy_45nm.yaml`` by default; ``load_cost_table(path)`` reads another one with the
 same keys).  The table gives a few reference points (8- and 32-bit integer add and multiply, SRAM reads);
 the rules here scale them to the widths and operation kinds the arith4ml kernels use.  Each rule and its
 derivation is in ``docs/estimate.md`` ("Energy") and in the YAML file's comments.
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_TABLE = Path(__file__).parent / "data" / "energy_45nm.yaml"
+DEFAULT_TABLE = Path(__file__).parent / "cost_tables" / "energy_45nm.yaml"
 EXACT_BITS = 8  # operand width of the ROUP / table multipliers (toolchain.arith.approx.BITS)
 BOOTH_PARTIAL_PRODUCTS = EXACT_BITS // 2  # radix-4 Booth: one partial product per 2 weight bits
 BOOTH_PP_BITS = EXACT_BITS + 1  # each partial product is 0, +-A or +-2A: one bit wider than A
@@ -197,7 +197,7 @@ def _load(path: str) -> CostTable:
     for section in sections:
         node = doc.data.get(section)
         if node is None:
-            raise doc.error((section,), "missing: the cost table needs it (see toolchain/data/energy_45nm.yaml)")
+            raise doc.error((section,), "missing: the cost table needs it (see toolchain/cost_tables/energy_45nm.yaml)")
         if not isinstance(node, dict):
             raise doc.error((section,), f"must be a mapping; got {type(node).__name__}")
         wanted = [k for s, k in _KEYS if s == section]
