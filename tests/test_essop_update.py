@@ -174,7 +174,7 @@ def _spec_of(model, tmp_path, setting):
 
 @pytest.mark.parametrize("setting, message", [
     ("d0", "layer 'd0' is not the last Dense layer; ESSOP updates the last Dense layer, here 'out'"),
-    ("a0", "layer 'a0' is a Activation layer, not Dense"),
+    ("a0", "layer 'a0' is not a Dense layer (it is Activation)"),
     ("nope", "the model has no layer 'nope'"),
     ({"Layer": "out", "WeightPrecision": "fixed<16,6>"}, "WeightPrecision fixed<16,6> cannot hold every update"),
     ({"Layer": "out", "DeltaPrecision": "fixed<32,2>", "LrShift": -20}, "more than the 53"),

@@ -235,7 +235,7 @@ def _layer_node(hm, name: str):
     if node is None:
         raise _error(f"the model has no layer '{name}'; {hint}", layer=name)
     if node.class_name != "Dense":
-        raise _error(f"layer '{name}' is a {node.class_name} layer, not Dense; {hint}", layer=name)
+        raise _error(f"layer '{name}' is not a Dense layer (it is {node.class_name}); {hint}", layer=name)
     if name != last:
         raise _error(f"layer '{name}' is not the last Dense layer; {hint}", layer=name)
     return node
