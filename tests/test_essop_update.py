@@ -221,3 +221,23 @@ def test_cost_counts_and_energy():
     assert c.essop_pj > 0 and c.exact_pj > 0
     # shorter streams cost less, linearly in the per-step part
     assert essop_hls.essop_cost(64, 10, BL=16).essop_pj < c.essop_pj
+
+
+def test_report_shows_the_update_cost(converted, capsys):
+    """'arith4ml report' prints the update's energy per step next to an exact 8-bit outer product and writes it to
+    estimate.json; the figures are essop_cost's for the layer's types."""
+    import json
+
+    from toolchain.cli import main
+
+    hm, out = converted
+    spec = hm.essop.spec
+    assert main(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    line = next(t for t in text.splitlines() if t.startswith("ESSOP on-chip update of out"))
+    assert f"({spec.n_in}x{spec.n_out}, BL {spec.BL})" in line and "exact 8x8-bit outer product" in line
+    doc = json.loads((out / "estimate.json").read_text())["essop_update"]
+    cost = essop_hls.essop_cost(spec.n_in, spec.n_out, spec.BL, x_bits=spec.x_type.width, d_bits=spec.d_type.width,
+                                weight_bits=spec.w_type.width)
+    assert doc["layer"] == "out" and doc["essop_pj"] == pytest.approx(cost.essop_pj)
+    assert doc["exact_outer_product_pj"] == pytest.approx(cost.exact_pj) and doc["operations"]["mult"] == 0

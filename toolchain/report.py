@@ -122,6 +122,25 @@ def format_energy(en: estimate.EnergyEstimate) -> str:
     return "\n".join(lines)
 
 
+def format_essop(spec, cost) -> str:
+    """The ESSOP update's operations and energy per step next to an exact 8-bit outer product of the same size."""
+    ops = ", ".join(f"{kind} {n[0]:,}" for kind, n in cost.counts().items() if n[0])
+    return (f"ESSOP on-chip update of {spec.layer} ({spec.n_in}x{spec.n_out}, BL {spec.BL}), per update step: "
+            f"{_nj(cost.essop_pj)} nJ vs {_nj(cost.exact_pj)} nJ for an exact 8x8-bit outer product (saving "
+            f"{cost.saving:.1%}; FP16: {_nj(cost.fp16_pj)} nJ); operations: {ops} (docs/essop.md)")
+
+
+def _essop_cost(hm, table):
+    """(spec, cost) of the project's ESSOP update function, or None without one."""
+    from toolchain import essop_hls
+
+    spec = essop_hls.essop_spec(hm)
+    if spec is None:
+        return None
+    return spec, essop_hls.essop_cost(spec.n_in, spec.n_out, spec.BL, x_bits=spec.x_type.width,
+                                      d_bits=spec.d_type.width, weight_bits=spec.w_type.width, table=table)
+
+
 def estimate_document(est: estimate.Estimate, board: Board | None,
                       energy_est: estimate.EnergyEstimate | None = None) -> dict:
     """What estimate.json holds: every layer's estimate, the totals, the board's budget and warnings, and the
@@ -204,9 +223,17 @@ def run(args: argparse.Namespace) -> int:
     en = estimate.energy_estimate(hm, table)
     print()
     print(format_energy(en))
+    essop = _essop_cost(hm, table)
+    if essop is not None:
+        print(format_essop(*essop))
     out = Path(args.json) if args.json else Path(args.project) / "report.json"
     side = out.with_name(out.stem + ".estimate.json") if args.json else Path(args.project) / ESTIMATE_FILE
     _write(out, rows, bool(args.json))
-    _write(side, estimate_document(est, board, en), bool(args.json))
+    doc = estimate_document(est, board, en)
+    if essop is not None:
+        doc["essop_update"] = {"layer": essop[0].layer, "BL": essop[0].BL, "essop_pj": essop[1].essop_pj,
+                               "exact_outer_product_pj": essop[1].exact_pj, "fp16_outer_product_pj": essop[1].fp16_pj,
+                               "operations": {k: v[0] for k, v in essop[1].counts().items()}}
+    _write(side, doc, bool(args.json))
     print(f"written {out}, {side}")
     return 0
