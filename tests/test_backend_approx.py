@@ -128,9 +128,11 @@ def test_kernels_and_granularity_in_the_plan(projects):
 @pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])
 def test_equals_keras_where_the_model_fixes_its_grid(projects, io_type):
     """ApproxConv2D/ApproxDense quantize their inputs themselves and (no BatchNorm, biases on a 1/16 grid) Keras'
-    float32 arithmetic is exact here, so C-sim equals Keras bit for bit on raw inputs within the input type."""
+    float32 arithmetic is exact here, so C-sim equals Keras bit for bit on raw inputs, outliers included (the input
+    type is the first layer's 8-bit activation type, which saturates as Keras does)."""
     model, hm = projects("approx", io_type)
-    x = zoo.raw_inputs(7, model.input_shape[1:], n=300, scale=1.5, outliers=False)
+    assert str(hm.get_input_variables()[0].type.precision) .startswith("fixed<8,3,RND,SAT")
+    x = zoo.raw_inputs(7, model.input_shape[1:], n=300, scale=1.5)
     y_keras = model.predict(x, verbose=0).astype(np.float64)
     assert np.array_equal(hm.predict(x), y_keras)
 
@@ -234,3 +236,11 @@ def test_cli_converts_with_a_map_file_and_tables_relative_to_the_config(tmp_path
                                "table:noisy.npy\n", cnn_file)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "prj" / "firmware" / "myproject.cpp").read_text().count("approx_table_kernel") == 2
+
+
+def test_other_backends_refuse_approx_layers(tmp_path, table_file):
+    """Bitshift would compute exact products for an ApproxDense: refused, naming the layer and the backend to use."""
+    from toolchain.errors import UnsupportedError
+
+    with pytest.raises(UnsupportedError, match=r"layer c0 is an approximate-multiplier layer .*--backend approx"):
+        zoo.convert(approx_cnn(14, table_file, batchnorm=False), "Bitshift", tmp_path / "prj", compile=False)

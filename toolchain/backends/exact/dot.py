@@ -106,6 +106,10 @@ def _(node) -> None:
     core = dot_core(node.name, geometry(node), input_type(node), weights, bias,
                     weight_type=fixed_or_none(weight_var.type.precision),
                     bias_type=fixed_or_none(bias_var.type.precision) if bias_var is not None else None)
+    if node.get_attr("keras_approx") is not None and "approx" not in backend.arithmetics:
+        raise UnsupportedError(f"layer {node.name} is an approximate-multiplier layer (ApproxDense/ApproxConv2D); the "
+                               f"{backend.name} backend would compute exact products: convert it with --backend approx",
+                               layer=node.name)
     kernel, choice_notes = choose_kernel(core, options["arithmetic"], backend.dot_kernels, options)
     notes += choice_notes
     accum = fixed_or_none(node.get_attr("accum_t").precision) if user_forced(node, "accum") else None

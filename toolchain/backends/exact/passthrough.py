@@ -9,18 +9,23 @@ from toolchain.backends.exact.dispatch import exact_type
 from toolchain.backends.exact.node import input_type, set_if_unspecified, user_forced
 from toolchain.backends.exact.qkeras_types import exact_type as quantizer_type
 from toolchain.backends.hls_types import from_fixed
+from toolchain.kernels.approx import eight_bit_type
 
 
 @exact_type.register
 def _(node: Input) -> None:
-    """The input takes the type of a QKeras quantizer that is its only consumer (so raw inputs are rounded
-    once, as Keras rounds them), unless the user set the Input's precision; else it keeps its configured type
-    (hls4ml's Model default) and csim says that outputs can differ from Keras by that rounding."""
+    """The input takes the type of a QKeras quantizer (or of an ApproxDense/ApproxConv2D's 8-bit input) that is its
+    only consumer (so raw inputs are rounded once, as Keras rounds them), unless the user set the Input's precision;
+    else it keeps its configured type (hls4ml's Model default) and csim says that outputs can differ from Keras by
+    that rounding."""
     consumers = [n for n in node.model.get_layers() if any(i in node.outputs for i in n.inputs)]
     if len(consumers) != 1 or user_forced(node, "result"):
         return
     quantizer = consumers[0].get_attr("activation_quantizer")
     t, _ = quantizer_type(quantizer) if quantizer is not None else (None, None)
+    if t is None and consumers[0].get_attr("keras_input_integer") is not None:
+        # an ApproxDense/ApproxConv2D quantizes its input to ap_fixed<8, input_integer, AP_RND, AP_SAT> itself
+        t = eight_bit_type(consumers[0].get_attr("keras_input_integer"))
     if t is not None:
         node.get_output_variable().type.precision = from_fixed(t)
         node.set_attr("arith_input_quantizer", consumers[0].name)
