@@ -244,3 +244,34 @@ def test_other_backends_refuse_approx_layers(tmp_path, table_file):
 
     with pytest.raises(UnsupportedError, match=r"layer c0 is an approximate-multiplier layer .*--backend approx"):
         zoo.convert(approx_cnn(14, table_file, batchnorm=False), "Bitshift", tmp_path / "prj", compile=False)
+
+
+def test_operation_counts_by_hand(tmp_path):
+    """ApproxDense 3 -> 2 with ROUP(1, 2) and weight codes (weight_integer 1: codes = w * 128) [[64, 0], [32, -96],
+    [1, 0]]: perforating one Booth digit turns b = 1 into b_r = floor(1/4) + b_1 = 0, so only 3 of the 6 terms are
+    generated: 64 -> 16, 32 -> 8, -96 -> -24.  Per inference: 3 ROUP(1,2) products, 3 accumulator adds and 3 input
+    quantizations (8-bit adds); the energy is those counts times the cost table's per-operation figures."""
+    import tensorflow as tf
+
+    import toolchain.quant as tq
+    from toolchain import energy, estimate
+
+    inp = tf.keras.Input((3,), name="x_in")
+    out = tq.ApproxDense(2, multipliers="roup(1,2)", input_integer=2, weight_integer=1, use_bias=False,
+                         name="out")(inp)
+    model = tf.keras.Model(inp, out)
+    model.get_layer("out").set_weights([np.array([[64, 0], [32, -96], [1, 0]], dtype="float32") / 128])
+    hm = zoo.convert(model, "Approx", tmp_path / "prj", compile=False)
+    plan = next(n.get_attr("arith_plan") for n in hm.get_layers() if n.get_attr("arith_plan") is not None)
+    assert plan.encoding.operands.tolist() == [[16, 0], [8, -24], [0, 0]] and plan.generated_terms == 3
+    acc = plan.acc_type_width
+    ops = {(op.kind, op.params): op.count for op in plan.kernel.operations(plan)}
+    assert ops == {("roup", (1, 2)): 3, ("add", (acc,)): 3}
+    assert {(op.kind, op.params): op.count for op in plan.kernel.frame_operations(plan)} == {("add", (8,)): 3}
+    layer = next(e for e in estimate.energy_estimate(hm).layers if e.layer == "out")
+    expected = 3 * energy.op_energy("roup", (1, 2)) + 3 * energy.op_energy("add", (acc,)) + \
+        3 * energy.op_energy("add", (8,))
+    assert layer.energy_pj == pytest.approx(expected)
+    # the baseline: all 6 dense terms as exact 8x8 multiplies and accumulator adds
+    assert layer.baseline_pj == pytest.approx(6 * energy.op_energy("mult", (8, 8)) + 6 * energy.op_energy("add",
+                                                                                                          (acc,)))
