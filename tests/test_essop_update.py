@@ -241,3 +241,18 @@ def test_report_shows_the_update_cost(converted, capsys):
                                 weight_bits=spec.w_type.width)
     assert doc["layer"] == "out" and doc["essop_pj"] == pytest.approx(cost.essop_pj)
     assert doc["exact_outer_product_pj"] == pytest.approx(cost.exact_pj) and doc["operations"]["mult"] == 0
+
+
+def test_approx_backend_update_takes_the_8bit_activations(tmp_path):
+    """With the Approx backend the last layer sees its inputs as 8-bit activation codes (ap_fixed<8, I>), so the
+    update's x type defaults to their non-negative half, ufixed<7, I - 1>; C-sim steps equal the reference."""
+    from tests.test_backend_approx import approx_cnn, noisy_table
+
+    model = approx_cnn(21, noisy_table(tmp_path / "t.npy"), batchnorm=False)
+    hm, _ = project.convert(model, "approx", tmp_path / "prj", zoo.PART, user_config={"Model": {"EssopUpdate": "out"}})
+    spec = hm.essop.spec
+    assert (spec.x_type.width, spec.x_type.integer, spec.x_type.signed) == (7, 4, False)  # input_integer 5
+    xs, ds = _steps(spec, 5, seed=3)
+    hm.essop_update(xs, ds)
+    expected, _ = _reference(spec, xs, ds)
+    assert np.array_equal(hm.essop_weights(), expected[-1])

@@ -242,15 +242,18 @@ def _layer_node(hm, name: str):
 
 
 def _io_types(cfg: dict, node) -> tuple[FixedType, FixedType]:
-    """The x and delta types: XPrecision (default: the layer's input type, its non-negative half if signed) and
-    DeltaPrecision."""
+    """The x and delta types: XPrecision (default: the layer's input type, or an Approx layer's 8-bit activation type;
+    its non-negative half if signed) and DeltaPrecision."""
     name = node.name
     if cfg["XPrecision"] is not None:
         x_type = _precision(cfg["XPrecision"], "XPrecision")
     else:
         p = node.get_input_variable().type.precision
+        plan = node.get_attr("arith_plan")
+        act_type = getattr(getattr(plan, "encoding", None), "act_type", None)
         try:
-            t = FixedType.of(p)
+            # an Approx layer sees its inputs as its 8-bit activation codes: the update takes those
+            t = FixedType(act_type.width, act_type.integer, act_type.signed) if act_type else FixedType.of(p)
         except AttributeError:
             raise _error(f"the input of layer '{name}' has type {p}; set {CONFIG_KEY}.XPrecision", name) from None
         # x >= 0 (post-ReLU): the non-negative half of a signed type, one bit narrower, holds it exactly
