@@ -81,6 +81,37 @@ struct approx_kernel_base : binary_kernel {
     }
 };
 
+// One fold step (ri, d) of an approximate layer: every term's product, shifted onto the accumulator grid.  With
+// TABLES, a term whose slot is j > 0 reads row b + 128, column a + 128 of table j - 1; every other term is ROUP.
+// Without TABLES, slots and tables are not read (the caller passes any ROM for them).
+template <bool TABLES, typename CONFIG_T, class elem_T, class acc_T, class operand_R, class m_R, class k_R, class slot_R,
+          class table_R>
+inline void approx_fold(const elem_T x[CONFIG_T::n_in], acc_T acc[CONFIG_T::n_out], unsigned ri, unsigned d,
+                        const operand_R *operands, const m_R *m_rom, const k_R *k_rom, const slot_R *slots,
+                        const table_R *tables) {
+#pragma HLS INLINE
+    const int offset = approx_table_side / 2; // codes -128..127 -> rows and columns 0..255
+Inputs:
+    for (unsigned s = 0; s < CONFIG_T::fold_in; s++) {
+#pragma HLS UNROLL
+        const elem_T a = x[ri * CONFIG_T::fold_in + s];
+    Outputs:
+        for (unsigned t = 0; t < CONFIG_T::fold_out; t++) {
+#pragma HLS UNROLL
+            const unsigned k = fold_index<CONFIG_T>(ri, d, s, t);
+            const unsigned slot = TABLES ? unsigned(slots[k]) : 0;
+            acc_T p;
+            if (slot == 0) {
+                p = roup_product<CONFIG_T, acc_T>(a, operands[k], term_m<CONFIG_T>(m_rom, k), term_k<CONFIG_T>(k_rom, k));
+            } else {
+                const unsigned row = unsigned(int(operands[k]) + offset), col = unsigned(int(a) + offset);
+                p = acc_T(tables[((slot - 1) * approx_table_side + row) * approx_table_side + col]);
+            }
+            acc[d * CONFIG_T::fold_out + t] += p << CONFIG_T::product_shift;
+        }
+    }
+}
+
 // Layers whose multipliers are all ROUP(k, m) (exact is ROUP(0, 0)): the reduced multipliers only.
 struct roup_kernel : approx_kernel_base {
     template <typename CONFIG_T, class elem_T, class acc_T>
@@ -96,23 +127,11 @@ struct roup_kernel : approx_kernel_base {
         const auto *operand_rom = weight_rom<CONFIG_T, 0, n_weights>(operands);
         const auto *m_rom = weight_rom<CONFIG_T, 1, n_weights>(act_shifts);
         const auto *k_rom = weight_rom<CONFIG_T, 2, n_weights>(weight_shifts);
-    Inputs:
-        for (unsigned s = 0; s < CONFIG_T::fold_in; s++) {
-#pragma HLS UNROLL
-            const elem_T a = x[ri * CONFIG_T::fold_in + s];
-        Outputs:
-            for (unsigned t = 0; t < CONFIG_T::fold_out; t++) {
-#pragma HLS UNROLL
-                const unsigned k = fold_index<CONFIG_T>(ri, d, s, t);
-                const acc_T p =
-                    roup_product<CONFIG_T, acc_T>(a, operand_rom[k], term_m<CONFIG_T>(m_rom, k), term_k<CONFIG_T>(k_rom, k));
-                acc[d * CONFIG_T::fold_out + t] += p << CONFIG_T::product_shift;
-            }
-        }
+        approx_fold<false, CONFIG_T>(x, acc, ri, d, operand_rom, m_rom, k_rom, operand_rom, operand_rom);
     }
 };
 
-// Layers with at least one table multiplier: slot 0 terms are ROUP as above, slot j > 0 terms read table j - 1.
+// Layers with at least one table multiplier.
 struct approx_table_kernel : approx_kernel_base {
     template <typename CONFIG_T, class elem_T, class acc_T>
     static void fold(const elem_T x[CONFIG_T::n_in], acc_T acc[CONFIG_T::n_out], unsigned ri, unsigned d,
@@ -133,27 +152,7 @@ struct approx_table_kernel : approx_kernel_base {
         const auto *k_rom = weight_rom<CONFIG_T, 2, n_weights>(weight_shifts);
         const auto *slot_rom = weight_rom<CONFIG_T, 3, n_weights>(slots);
         const auto *table_rom = weight_rom<CONFIG_T, 4, n_entries, acc_T>(tables);
-        const int offset = approx_table_side / 2; // codes -128..127 -> rows and columns 0..255
-    Inputs:
-        for (unsigned s = 0; s < CONFIG_T::fold_in; s++) {
-#pragma HLS UNROLL
-            const elem_T a = x[ri * CONFIG_T::fold_in + s];
-        Outputs:
-            for (unsigned t = 0; t < CONFIG_T::fold_out; t++) {
-#pragma HLS UNROLL
-                const unsigned k = fold_index<CONFIG_T>(ri, d, s, t);
-                const unsigned slot = unsigned(slot_rom[k]);
-                acc_T p;
-                if (slot == 0) {
-                    p = roup_product<CONFIG_T, acc_T>(a, operand_rom[k], term_m<CONFIG_T>(m_rom, k),
-                                                      term_k<CONFIG_T>(k_rom, k));
-                } else {
-                    const unsigned row = unsigned(int(operand_rom[k]) + offset), col = unsigned(int(a) + offset);
-                    p = table_rom[((slot - 1) * approx_table_side + row) * approx_table_side + col];
-                }
-                acc[d * CONFIG_T::fold_out + t] += p << CONFIG_T::product_shift;
-            }
-        }
+        approx_fold<true, CONFIG_T>(x, acc, ri, d, operand_rom, m_rom, k_rom, slot_rom, table_rom);
     }
 };
 
