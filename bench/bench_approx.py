@@ -8,7 +8,8 @@ Sections: (a) the Pareto front of the default sweep for the layer, filter and ke
 point of each within the loss budget and whether the finer granularities beat layer level at equal accuracy;
 (b) one assignment (the best kernel-level point) evaluated over the test set by the closed-form ROUP path and by
 the 256x256 table path, same model, same run; (c) wall time of the sweep in-process, with 2 local worker
-processes and on a local Ray.  (d) is the place for the HLS C-sim of the chosen assignment.
+processes and on a local Ray; (d) the chosen assignment converted by the Approx backend with best.yml, C-simulated
+bit-exact against the reference and Keras, with throughput side by side and the estimator's energy.
 """
 from __future__ import annotations
 
@@ -117,14 +118,49 @@ def section_throughput(model_path: Path, calib_x, x_test, row: dict, shapes) -> 
     print(f"\nclosed form and table outputs identical: {np.array_equal(p1, p2)}; closed form {s2 / s1:.1f}x faster")
 
 
-def section_hls_csim(model_path: Path, best_yml: Path, x_test) -> None:
-    """(d) HLS C-simulation of the chosen assignment: to be filled in by the Approx backend's author.
+def section_hls_csim(model_path: Path, best_yml: Path, x_test, y_test, out: Path) -> None:
+    """(d) The chosen assignment through the Approx backend: ``approx_model.h5`` converted with ``best.yml`` (what
+    ``arith4ml convert ... --backend approx --config best.yml`` does), compiled by g++, C-simulated over the test set
+    on the fast path and (a slice) on the synthesis path, against ``toolchain.reference.predict`` and the Keras
+    approx model; throughput of the three side by side; the estimator's multiplier energy of the project."""
+    from toolchain import estimate, project, reference, simlib
 
-    Intended: ``arith4ml convert APPROX_MODEL --backend approx --config best.yml``, C-sim over ``x_test`` and the
-    agreement with ``toolchain.reference.predict`` and with the Keras approx model.
-    """
-    # ---- LEAD: HLS C-sim of the chosen assignment goes here -------------------------------------------------
-    print("\n## (d) HLS C-sim of the chosen assignment: not run by this bench yet")
+    print("\n## (d) HLS C-sim of the chosen assignment (Approx backend, best.yml)\n")
+    model = project.load_keras_model(model_path)
+    user = project.read_user_config(best_yml, "approx")
+    t0 = time.perf_counter()
+    hm, _ = project.convert(model, "approx", out / "hls_best", "xc7z020clg400-1", user_config=user, compile=True)
+    build = time.perf_counter() - t0
+    timings = {}
+    for label, fn in (("C-sim (batch, fast path)", hm.predict), ("toolchain.reference.predict", None),
+                      ("Keras approx model (closed form)", None)):
+        t0 = time.perf_counter()
+        if label.startswith("C-sim"):
+            y_csim = fn(x_test)
+        elif label.startswith("toolchain"):
+            y_ref = reference.predict(hm, x_test)
+        else:
+            y_keras = model.predict(x_test, verbose=0, batch_size=512).astype(np.float64)
+        timings[label] = time.perf_counter() - t0
+    exact = int(np.sum(np.all(y_csim == y_ref, axis=1)))
+    keras_equal = int(np.sum(np.all(y_csim == y_keras, axis=1)))
+    acc = float(np.mean(y_csim.argmax(axis=1) == np.asarray(y_test).reshape(-1)))
+    print(f"converted and compiled in {build:.1f} s; {len(x_test)} test images: C-sim == reference for {exact}/"
+          f"{len(x_test)}, == Keras for {keras_equal}/{len(x_test)} (max |diff| {np.abs(y_csim - y_keras).max():.3g}, "
+          f"argmax agreement {np.mean(y_csim.argmax(1) == y_keras.argmax(1)):.1%}); C-sim accuracy {100 * acc:.2f} %")
+    print("\n| path | seconds | samples/s |")
+    print("|---|---|---|")
+    for label, sec in timings.items():
+        print(f"| {label} | {sec:.2f} | {len(x_test) / sec:.0f} |")
+    n_synth = min(len(x_test), 100)
+    simlib.compile_model(hm, "synthesis")
+    same_synth = bool(np.array_equal(hm.predict(x_test[:n_synth]), y_ref[:n_synth]))
+    print(f"\nsynthesis C-sim path (ap types everywhere) == reference on {n_synth} images: {same_synth}")
+    en = estimate.energy_estimate(hm)
+    print(f"estimator (generated terms only, 45 nm table): multiplier energy {en.multiplier_pj / 1e3:.3f} nJ vs "
+          f"{en.multiplier_baseline_pj / 1e3:.3f} nJ for exact 8x8 multiplies of every dense term "
+          f"(saving {en.multiplier_saving:.1%}); whole datapath {en.total_pj / 1e3:.3f} nJ vs "
+          f"{en.baseline_pj / 1e3:.3f} nJ ({en.saving:.1%})")
 
 
 def main() -> None:
@@ -174,7 +210,7 @@ def main() -> None:
     for label, sec in walls.items():
         print(f"| {label} | {sec:.1f} |")
     print(f"\npoints.csv identical in every mode: {same}")
-    section_hls_csim(out / "sweep0" / "approx_model.h5", out / "sweep0" / "best.yml", ev.x_test)
+    section_hls_csim(out / "sweep0" / "approx_model.h5", out / "sweep0" / "best.yml", ev.x_test, ev.y_test, out)
     if tmp is not None:
         tmp.cleanup()
 
