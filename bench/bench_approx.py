@@ -124,6 +124,7 @@ def section_hls_csim(model_path: Path, best_yml: Path, x_test, y_test, out: Path
     on the fast path and (a slice) on the synthesis path, against ``toolchain.reference.predict`` and the Keras
     approx model; throughput of the three side by side; the estimator's multiplier energy of the project."""
     from toolchain import estimate, project, reference, simlib
+    from toolchain.csim import keras_logits  # the backends remove the final softmax: compare logits
 
     print("\n## (d) HLS C-sim of the chosen assignment (Approx backend, best.yml)\n")
     model = project.load_keras_model(model_path)
@@ -133,14 +134,14 @@ def section_hls_csim(model_path: Path, best_yml: Path, x_test, y_test, out: Path
     build = time.perf_counter() - t0
     timings = {}
     for label, fn in (("C-sim (batch, fast path)", hm.predict), ("toolchain.reference.predict", None),
-                      ("Keras approx model (closed form)", None)):
+                      ("Keras approx model (closed form, logits)", None)):
         t0 = time.perf_counter()
         if label.startswith("C-sim"):
             y_csim = fn(x_test)
         elif label.startswith("toolchain"):
             y_ref = reference.predict(hm, x_test)
         else:
-            y_keras = model.predict(x_test, verbose=0, batch_size=512).astype(np.float64)
+            y_keras = keras_logits(model).predict(x_test, verbose=0, batch_size=512).astype(np.float64)
         timings[label] = time.perf_counter() - t0
     exact = int(np.sum(np.all(y_csim == y_ref, axis=1)))
     keras_equal = int(np.sum(np.all(y_csim == y_keras, axis=1)))
