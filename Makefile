@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_backends.py
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_cifar.py --fit zcu104
+	$(PY) bench/bench_approx.py
+	$(PY) bench/bench_essop.py
 
 # Re-resolve requirements.in into requirements.lock in a clean venv (run after changing dependencies).
 lock:

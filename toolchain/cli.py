@@ -53,7 +53,7 @@ COMMAND_MODULES = ("toolchain.train", "toolchain.convert", "toolchain.csim", "to
 DEBUG_ENV = "ARITH4ML_DEBUG"
 HELP_WIDTH = 100  # a command's description is wrapped to this width
 
-INTRO = "Hardware-friendly arithmetic from Keras to bit-exact HLS C++ (hls4ml backends Bitshift and RNS)."
+INTRO = "Hardware-friendly arithmetic from Keras to bit-exact HLS C++ (hls4ml backends Bitshift, RNS and Approx)."
 EXAMPLE = """\
 a typical session:
   arith4ml train examples/train_pot_mlp.yml -o runs/pot

@@ -1,4 +1,4 @@
-"""``arith4ml convert``: Keras model -> HLS project with the Bitshift or RNS backend."""
+"""``arith4ml convert``: Keras model -> HLS project with the Bitshift, RNS or Approx backend."""
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,4 @@
-"""Integer-exact Python forward pass of a model converted by the Bitshift or RNS backend.
+"""Integer-exact Python forward pass of a model converted by an arith4ml backend (Bitshift, RNS, Approx).
 
 This is the oracle for C-simulation: it recomputes every layer on integer codes
 with ``toolchain.arith`` (input quantization with the input type's rounding and
