@@ -73,8 +73,9 @@ def run_layer(n_in: int, n_out: int, bl: int, steps: int, workdir: str) -> dict:
 
     cost = essop_hls.essop_cost(n_in, n_out, bl, x_bits=spec.x_type.width, d_bits=spec.d_type.width,
                                 weight_bits=spec.w_type.width)
-    return {"layer": f"{n_in}x{n_out}", "bl": bl, "types": f"x {spec.x_type.text()}, delta {spec.d_type.text()}, "
-                                                          f"W {spec.w_type.text()}",
+    types = ", ".join(f"{name} {essop_hls.type_text(t)}" for name, t in (("x", spec.x_type), ("delta", spec.d_type),
+                                                                          ("W", spec.w_type)))
+    return {"layer": f"{n_in}x{n_out}", "bl": bl, "types": types,
             "build_s": build_s, "csim_sps": steps / csim_s, "ref_sps": steps / ref_s,
             "exact": bool(np.array_equal(hm.essop_weights(), w)), "cost": cost}
 

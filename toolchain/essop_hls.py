@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from toolchain.arith import essop as _es
-from toolchain.errors import ConfigError, DataError
+from toolchain.arith.fixed import FixedType  # re-exported: the update's x, delta and weight types
+from toolchain.errors import ConfigError, DataError, UnsupportedError
 
 __all__ = ["CONFIG_KEY", "KEYS", "FixedType", "EssopSpec", "essop_config_problem", "parse_essop_config",
            "essop_spec", "write_essop", "attach", "EssopUpdater", "EssopCost", "essop_cost"]
@@ -57,7 +58,7 @@ def _precision(value: str, key: str) -> FixedType:
     except Exception:  # noqa: BLE001 - hls4ml raises several types for a bad string
         p = None
     if isinstance(p, (FixedPrecisionType, IntegerPrecisionType)):
-        return FixedType.of(p)
+        return _of(p)
     raise ConfigError(f"{CONFIG_KEY}.{key} must be a fixed-point type such as 'fixed<16,2>' or 'ufixed<8,3>'; "
                       f"got {value!r}", key=CONFIG_KEY)
 
@@ -115,43 +116,36 @@ def with_layer(model_cfg: dict | None, layer: str) -> dict:
 # ---- types ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FixedType:
-    """A fixed-point type: ``width`` bits, ``integer`` of them above the binary point, two's complement if signed."""
+def _plain(t: FixedType) -> FixedType:
+    """``t`` without rounding and overflow modes: the update's types only hold values already on their grid."""
+    return FixedType(t.width, t.integer, t.signed)
 
-    width: int
-    integer: int
-    signed: bool
 
-    @property
-    def frac(self) -> int:
-        return self.width - self.integer
+def _of(precision) -> FixedType:
+    """The plain fixed-point type of an hls4ml Fixed/Integer precision (UnsupportedError otherwise)."""
+    from toolchain.backends.hls_types import to_fixed
 
-    @classmethod
-    def of(cls, precision) -> FixedType:
-        """From an hls4ml FixedPrecisionType or IntegerPrecisionType."""
-        return cls(int(precision.width), int(getattr(precision, "integer", precision.width)),
-                   bool(precision.signed))
+    return _plain(to_fixed(precision))
 
-    def cpp(self) -> str:
-        return f"ap_{'' if self.signed else 'u'}fixed<{self.width}, {self.integer}>"
 
-    def text(self) -> str:
-        return f"{'' if self.signed else 'u'}fixed<{self.width},{self.integer}>"
+def type_text(t: FixedType) -> str:
+    """hls4ml's spelling of a plain type: ``fixed<16,2>``, ``ufixed<6,2>``."""
+    return f"{'' if t.signed else 'u'}fixed<{t.width},{t.integer}>"
 
-    def codes(self, v: np.ndarray, what: str) -> np.ndarray:
-        """Integer codes (int64) of ``v``; DataError naming the first value off this type's grid or range."""
-        v = np.asarray(v, dtype=np.float64)
-        bad = ~np.isfinite(v)
-        c = np.ldexp(np.where(bad, 0.0, v), self.frac)
-        lo, hi = (-(1 << (self.width - 1)), (1 << (self.width - 1)) - 1) if self.signed else (0, (1 << self.width) - 1)
-        bad |= (c != np.floor(c)) | (c < lo) | (c > hi)
-        if bad.any():
-            idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise DataError(f"{what}[{', '.join(map(str, idx))}] = {v[idx]!r} is not exactly a value of the ESSOP "
-                            f"update's {what} type {self.text()} (range {lo * 2.0 ** -self.frac:g} .. "
-                            f"{hi * 2.0 ** -self.frac:g}, step 2^{-self.frac})")
-        return c.astype(np.int64)
+
+def grid_codes(t: FixedType, v: np.ndarray, what: str) -> np.ndarray:
+    """Integer codes (int64) of ``v`` in ``t``; DataError naming the first value off the type's grid or range."""
+    v = np.asarray(v, dtype=np.float64)
+    bad = ~np.isfinite(v)
+    c = np.ldexp(np.where(bad, 0.0, v), t.frac)
+    lo, hi = t.min_code, t.max_code
+    bad |= (c != np.floor(c)) | (c < lo) | (c > hi)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DataError(f"{what}[{', '.join(map(str, idx))}] = {v[idx]!r} is not exactly a value of the ESSOP "
+                        f"update's {what} type {type_text(t)} (range {lo * 2.0 ** -t.frac:g} .. "
+                        f"{hi * 2.0 ** -t.frac:g}, step 2^{-t.frac})")
+    return c.astype(np.int64)
 
 
 def _grid_bits(values: np.ndarray) -> tuple[int, int]:
@@ -253,19 +247,19 @@ def _io_types(cfg: dict, node) -> tuple[FixedType, FixedType]:
         act_type = getattr(getattr(plan, "encoding", None), "act_type", None)
         try:
             # an Approx layer sees its inputs as its 8-bit activation codes: the update takes those
-            t = FixedType(act_type.width, act_type.integer, act_type.signed) if act_type else FixedType.of(p)
-        except AttributeError:
+            t = _plain(act_type) if act_type else _of(p)
+        except UnsupportedError:
             raise _error(f"the input of layer '{name}' has type {p}; set {CONFIG_KEY}.XPrecision", name) from None
         # x >= 0 (post-ReLU): the non-negative half of a signed type, one bit narrower, holds it exactly
         x_type = FixedType(t.width - 1, t.integer - 1, False) if t.signed else t
     d_type = _precision(cfg["DeltaPrecision"], "DeltaPrecision")
     if x_type.signed:
-        raise _error(f"XPrecision {x_type.text()} is signed; ESSOP encodes x >= 0, give a ufixed type", name)
+        raise _error(f"XPrecision {type_text(x_type)} is signed; ESSOP encodes x >= 0, give a ufixed type", name)
     if not d_type.signed:
-        raise _error(f"DeltaPrecision {d_type.text()} is unsigned; the error delta is signed", name)
+        raise _error(f"DeltaPrecision {type_text(d_type)} is unsigned; the error delta is signed", name)
     for what, t in (("XPrecision", x_type), ("DeltaPrecision", d_type)):
         if not 1 <= t.width <= MAX_CODE_WIDTH:
-            raise _error(f"{what} {t.text()} is {t.width} bits wide; the update takes 1..{MAX_CODE_WIDTH}", name)
+            raise _error(f"{what} {type_text(t)} is {t.width} bits wide; the update takes 1..{MAX_CODE_WIDTH}", name)
     return x_type, d_type
 
 
@@ -280,19 +274,19 @@ def _weight_type(cfg: dict, name: str, kernel: np.ndarray, x_type: FixedType,
     # largest: BL counts at the largest, +-2**(Ix + Id + lr)
     upd_frac = max(0, x_type.frac + d_type.frac + log2_bl - lr - 2)
     upd_int = x_type.integer + d_type.integer + lr + 2
-    what = f"{x_type.text()} x, {d_type.text()} delta, BL {bl}, LrShift {lr}"
+    what = f"{type_text(x_type)} x, {type_text(d_type)} delta, BL {bl}, LrShift {lr}"
     if cfg["WeightPrecision"] is not None:
         w_type = _precision(cfg["WeightPrecision"], "WeightPrecision")
         if not w_type.signed:
-            raise _error(f"WeightPrecision {w_type.text()} is unsigned; updates make weights of both signs", name)
+            raise _error(f"WeightPrecision {type_text(w_type)} is unsigned; updates make weights of both signs", name)
         if w_type.frac < upd_frac or w_type.integer < upd_int:
-            raise _error(f"WeightPrecision {w_type.text()} cannot hold every update exactly: they need "
+            raise _error(f"WeightPrecision {type_text(w_type)} cannot hold every update exactly: they need "
                          f"{upd_frac} fractional and {upd_int} integer bits ({what}); leave WeightPrecision out to "
                          "derive it", name)
         initial = np.ldexp(np.floor(np.ldexp(kernel, w_type.frac) + 0.5), -w_type.frac)  # round to nearest
         if _grid_bits(initial)[1] > w_type.integer:
             raise _error(f"layer '{name}''s weights reach {np.abs(kernel).max():g}, beyond WeightPrecision "
-                         f"{w_type.text()}", name)
+                         f"{type_text(w_type)}", name)
     else:
         init_frac, init_int = _grid_bits(kernel)
         frac = max(upd_frac, init_frac)
@@ -305,7 +299,7 @@ def _weight_type(cfg: dict, name: str, kernel: np.ndarray, x_type: FixedType,
                          f"the float64 reference holds: {why}", name)
         w_type, initial = FixedType(frac + integer, integer, True), kernel
     if w_type.width > MAX_WEIGHT_WIDTH:
-        raise _error(f"WeightPrecision {w_type.text()} is wider than {MAX_WEIGHT_WIDTH} bits, which the float64 "
+        raise _error(f"WeightPrecision {type_text(w_type)} is wider than {MAX_WEIGHT_WIDTH} bits, which the float64 "
                      "reference and the read-back hold exactly", name)
     return w_type, np.ascontiguousarray(initial)
 
@@ -352,8 +346,8 @@ def write_essop(hm, spec: EssopSpec) -> None:
 def describe(spec: EssopSpec) -> str:
     """One line naming the generated update function and its types."""
     return (f"  ESSOP update of layer {spec.layer} ({spec.n_in}x{spec.n_out}): firmware/{spec.project}_essop.cpp, "
-            f"{spec.project}_essop_update(x {spec.x_type.text()}, delta {spec.d_type.text()}), weights "
-            f"{spec.w_type.text()}, BL {spec.BL}, LrShift {spec.lr_shift}")
+            f"{spec.project}_essop_update(x {type_text(spec.x_type)}, delta {type_text(spec.d_type)}), weights "
+            f"{type_text(spec.w_type)}, BL {spec.BL}, LrShift {spec.lr_shift}")
 
 
 # ---- C-sim API ----------------------------------------------------------------------------------------------
@@ -385,12 +379,12 @@ class EssopUpdater:
         if x.ndim != 2 or x.shape[1] != s.n_in or delta.ndim != 2 or delta.shape != (x.shape[0], s.n_out):
             raise DataError(f"ESSOP update of layer {s.layer}: x must be (n_in,) or (N, n_in) and delta (n_out,) or "
                             f"(N, n_out) with n_in = {s.n_in}, n_out = {s.n_out}; got {x.shape} and {delta.shape}")
-        s.x_type.codes(x, "x")
-        s.d_type.codes(delta, "delta")
+        grid_codes(s.x_type, x, "x")
+        grid_codes(s.d_type, delta, "delta")
         x, delta = np.ascontiguousarray(x), np.ascontiguousarray(delta)
         self._fn("batch")(x.ctypes.data_as(_D), delta.ctypes.data_as(_D), ctypes.c_ulong(x.shape[0]))
         if self.overflow:
-            raise DataError(f"ESSOP update of layer {s.layer}: a weight left the weight type {s.w_type.text()} and "
+            raise DataError(f"ESSOP update of layer {s.layer}: a weight left the weight type {type_text(s.w_type)} and "
                             f"saturated; raise {CONFIG_KEY}.GuardBits")
 
     def _read(self) -> tuple[np.ndarray, bool]:
