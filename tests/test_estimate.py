@@ -189,6 +189,11 @@ def test_board_resources(catalogue):
     assert boards.load_board("arty-a7-35t").resources.lut == 20800
 
 
+ARTIX_PINS = ("pins:\n  clock: {port: CLK100MHZ, pin: E3, period_ns: 10.0}\n"
+              "  reset: {port: ck_rst, pin: C2, active_low: true}\n  uart_rx: {port: uart_txd_in, pin: A9}\n"
+              "  uart_tx: {port: uart_rxd_out, pin: D10}\n")
+
+
 @pytest.mark.parametrize("text, words", [
     ("resources:\n  lut: -5\n  ff: 1\n  bram36: 1\n  dsp: 1\n", [":8: resources.lut:", "non-negative"]),
     ("resources:\n  lut: 1\n  ff: many\n  bram36: 1\n  dsp: 1\n", [":9: resources.ff:", "'many'"]),
@@ -197,7 +202,7 @@ def test_board_resources(catalogue):
     ("resources: 53200\n", [":7: resources:", "mapping"]),
 ])
 def test_board_resources_errors(tmp_path, text, words):
-    head = ("name: b\nfamily: zynq7000\npart: xc7z020clg400-1\nclock_period_ns: 10\ninterface: uart\n"
+    head = ("name: b\nfamily: zynq7000\npart: xc7z020clg400-1\nclock_period_ns: 10\ninterface: axi-stream-dma\n"
             "board_part: a:b:c:1\n")
     (tmp_path / "b.yaml").write_text(head + text)
     with pytest.raises(boards.ConfigError) as info:
@@ -208,7 +213,7 @@ def test_board_resources_errors(tmp_path, text, words):
 
 def test_board_without_resources_is_valid(tmp_path):
     (tmp_path / "b.yaml").write_text("name: b\nfamily: artix7\npart: xc7a35ticsg324-1L\nclock_period_ns: 10\n"
-                                     "interface: uart\n")
+                                     "interface: uart\n" + ARTIX_PINS)
     assert boards.read_board_file(tmp_path / "b.yaml").resources is None
 
 
@@ -327,7 +332,7 @@ def test_fit_bad_board(cnn, tmp_path, capsys, board, words):
 
 def test_fit_board_without_resources(cnn, tmp_path, capsys, catalogue):
     (catalogue / "bare.yaml").write_text("name: bare\nfamily: artix7\npart: xc7a35ticsg324-1L\nclock_period_ns: 10\n"
-                                         "interface: uart\n")
+                                         "interface: uart\n" + ARTIX_PINS)
     rc, out, err = _run(capsys, "convert", cnn[0], "--backend", "bitshift", "--board", "pynq-z2",
                         "-o", tmp_path / "prj", "--fit", "bare")
     assert rc == 2 and "--fit bare" in err and "no resources" in err
