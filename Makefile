@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: venv demo test test-fast lint lock bench clean
+.PHONY: venv demo test test-fast lint lock bench clean tools
 
 venv: $(STAMP)
 
@@ -26,7 +26,19 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/clang-format --dry-run --Werror templates/nnet_utils/*.h
 
-test: lint
+# Debian packages of the RTL and Tcl checks (tclsh, Icarus Verilog, Verilator, yosys), installed when missing.
+# Where they cannot be installed (no root, no network) the tests that need them skip and say why.
+TOOLS := tclsh iverilog verilator yosys
+tools:
+	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  pkgs=$$(echo $$missing | sed 's/tclsh/tcl/'); sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  echo "installing Debian packages:$$pkgs"; \
+	  { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends $$pkgs; } \
+	    || echo "warning: could not install$$pkgs; the tests that need them will skip"; \
+	fi
+
+test: lint tools
 	$(PY) -m pytest -n 2 --dist loadgroup tests
 
 test-fast: $(STAMP)
