@@ -38,6 +38,10 @@ class ProjectIO:
     part: str
     clock_period_ns: float
     backend: str
+    # the C++ names of the top function's input and output types (hls4ml's input_t / result_t): the array
+    # element (io_parallel) or the stream word, an nnet::array of values (io_stream)
+    input_cpp: str = "input_t"
+    output_cpp: str = "result_t"
 
     @property
     def in_width(self) -> int:
@@ -51,7 +55,7 @@ class ProjectIO:
         return {"name": self.name, "n_in": self.n_in, "n_out": self.n_out, "input_type": self.input_type.cpp(),
                 "output_type": self.output_type.cpp(), "in_width": self.in_width, "out_width": self.out_width,
                 "io_type": self.io_type, "part": self.part, "clock_period_ns": self.clock_period_ns,
-                "backend": self.backend}
+                "backend": self.backend, "input_cpp": self.input_cpp, "output_cpp": self.output_cpp}
 
 
 def project_io(project_dir: str | Path, hm=None) -> ProjectIO:
@@ -73,7 +77,8 @@ def project_io(project_dir: str | Path, hm=None) -> ProjectIO:
                      n_out=int(outs[0].size()), input_type=to_fixed(ins[0].type.precision, "the project's input"),
                      output_type=to_fixed(outs[0].type.precision, "the project's output"),
                      io_type=hm.config.get_config_value("IOType"), part=str(meta["part"]),
-                     clock_period_ns=float(meta["clock_period"]), backend=str(meta["backend"]))
+                     clock_period_ns=float(meta["clock_period"]), backend=str(meta["backend"]),
+                     input_cpp=str(ins[0].type.name), output_cpp=str(outs[0].type.name))
 
 
 @dataclass
