@@ -236,6 +236,11 @@ def read_board_file(path: Path) -> Board:
         raise doc.error(("pins",) if pins is not None else (), "an artix7 board needs pins (clock, reset, uart_rx, "
                         "uart_tx); other families have none" if pins is None else
                         f"only artix7 boards have pins; this is a {data['family']} board")
+    # last, so that a copied board file's other errors are named first; a board is looked up by its file name
+    # (``load_board``), so a different ``name`` would make it answer to two names
+    if data["name"] != Path(path).stem:
+        raise doc.error(("name",), f"'{data['name']}' differs from the file's name '{Path(path).stem}': a board "
+                                   f"file's name must be its file name without .yaml")
     return Board(name=data["name"], family=data["family"], part=part, clock_period_ns=float(clock),
                  interface=data["interface"], board_part=board_part, resources=_resources(doc), pins=pins,
                  board_part_note=note, sources=tuple(sources), path=Path(path))
