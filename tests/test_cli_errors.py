@@ -111,7 +111,7 @@ CORPUS = [
     ("board-traversal", _board("../boards/pynq-z2"), {}, 2, ["'../boards/pynq-z2'"]),
     ("board-empty", _board(""), {}, 2, ["board name '' is empty", "pynq-z2"]),
     ("board-space", _board("pynq z2"), {}, 2, ["'pynq z2'"]),
-    ("board-unknown", _board("zedboard"), {}, 2, ["unknown board 'zedboard'", "arty-a7-35t, pynq-z2"]),
+    ("board-unknown", _board("nosuchboard"), {}, 2, ["unknown board 'nosuchboard'", "arty-a7-35t", "pynq-z2"]),
     ("part-semicolon", _part(f"{PART};exit"), {}, 2, ["--part", "';'", "Tcl"]),
     ("part-bracket", _part("xc7z[exec rm -rf ~]"), {}, 2, ["--part", "'['", "']'"]),
     ("part-space", _part("xc7z020 clg400-1"), {}, 2, ["--part 'xc7z020 clg400-1'", "whitespace"]),
