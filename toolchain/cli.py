@@ -50,7 +50,7 @@ from toolchain.errors import (
 
 # module name -> it defines add_parser(subparsers) which sets `func` on its parser
 COMMAND_MODULES = ("toolchain.train", "toolchain.convert", "toolchain.csim", "toolchain.report", "toolchain.explore",
-                   "toolchain.boards_cmd")
+                   "toolchain.build", "toolchain.boards_cmd")
 DEBUG_ENV = "ARITH4ML_DEBUG"
 HELP_WIDTH = 100  # a command's description is wrapped to this width
 
