@@ -138,14 +138,18 @@ def find_tools(steps: set[str] | list[str] | tuple[str, ...], env: dict[str, str
     problems: list[str] = []
     hls = vivado = None
     if steps & {"csim", "synth", "cosim", "export", "bitstream"}:
-        found = [Tool(n, p, tool_version(n, p)) for n in HLS_TOOLS if (p := which(n, env)) is not None]
-        usable = [t for t in found if not _too_old(t)]
-        if usable:
-            hls = usable[0]
-        elif found:
+        found: list[Tool] = []
+        for name in HLS_TOOLS:  # asked for their versions one by one: each launch takes seconds
+            path = which(name, env)
+            if path is not None:
+                found.append(Tool(name, path, tool_version(name, path)))
+                if not _too_old(found[-1]):
+                    hls = found[-1]
+                    break
+        if hls is None and found:
             problems.append("; ".join(_old_message(t) for t in found) + "; install Vitis HLS 2020.2 or later (or "
                             "Vivado HLS 2019.1..2020.1)")
-        else:
+        elif hls is None:
             problems.append(f"no HLS tool ({', '.join(HLS_TOOLS)}) on PATH or in "
                             f"{', '.join('$' + v + '/bin' for v in XILINX_ENVS)}")
     if "bitstream" in steps:
