@@ -343,15 +343,16 @@ close [open out/design.hwh w]
 """
 
 
-def fake_write_shell(project_dir, board, jobs: int = 4, steps: tuple[str, ...] = ()) -> ShellProject:
+def fake_write_shell(project_dir, board, jobs: int = 4, steps: tuple[str, ...] = (), hm=None) -> ShellProject:
     """Stands in for toolchain.shell.write_shell: the real shell's HLS script and options file (toolchain.shell.hls,
     so the step names are checked against what the script takes), and a Vivado script of stub commands that writes
     the outputs where the ShellProject says (the real ones are the shell writers' to test)."""
     from toolchain.shell import hls, project_io
 
-    io = project_io(project_dir)
+    assert hm is not None  # the model the budget check reopened is reused
+    io = project_io(project_dir, hm)
     d = Path(project_dir) / "shell" / board.name
-    hls.write_hls_ip(io, d, part=board.part, clock_period_ns=board.clock_period_ns, steps=steps)
+    hls.write_hls_ip(io, d, part=board.part, clock_period_ns=board.clock_period_ns, steps=steps, hm=hm)
     (d / "build_bitstream.tcl").write_text(FAKE_VIVADO_SCRIPT.replace("JOBS", str(jobs)))
     (d / "out").mkdir(exist_ok=True)
     outputs = {k: d / "out" / f for k, f in (("bit", "design.bit"), ("hwh", "design.hwh"),
@@ -476,3 +477,20 @@ def test_help_lists_build(capsys):
     for flag in ("--csim", "--synth", "--cosim", "--export", "--bitstream", "--board", "--jobs", "--boards-dir"):
         assert flag in out
     assert os.environ.get("PATH")  # untouched by this test
+
+
+def test_progress_line_in_place_on_a_terminal():
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    progress = build_tools.Progress("synth", stream)
+    progress.update("INFO: [HLS 200-10] Analyzing design file 'firmware/myproject.cpp'")
+    progress.update()  # a tick without a new line keeps the last one
+    progress.done("done")
+    text = stream.getvalue()
+    assert text.count("\r[synth 0m00s] INFO: [HLS 200-10] Analyzing") == 2 and text.endswith("done\x1b[K\n")
+    assert text.count("\n") == 1  # one line, redrawn in place

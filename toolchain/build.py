@@ -58,6 +58,7 @@ class Plan:
     jobs: int
     logs: dict[str, Path] = field(default_factory=dict)  # step -> its log, filled as steps run
     csynth: Path | None = None  # the HLS synthesis report, once synthesis ran
+    hm: object = None  # the project's hls4ml model when the budget check reopened it (the shell writer reuses it)
 
 
 def project_name(project_dir: Path) -> str:
@@ -119,14 +120,15 @@ def board_of(args: argparse.Namespace, project_dir: Path, steps: list[str]) -> B
     return board
 
 
-def check_budget(project_dir: Path, board: Board, force: bool) -> list[str]:
+def check_budget(project_dir: Path, board: Board, force: bool) -> tuple[list[str], object]:
     """The estimate against ``board``'s part: ConfigError (exit 2) naming the first resource over it unless
-    ``force`` (then the warnings are returned).  Nothing to compare with when the board file lists no resources."""
+    ``force`` (then the warnings are returned).  Nothing to compare with when the board file lists no resources.
+    Returns the notes and the reopened hls4ml model (None when not needed), which the shell writer reuses."""
     from toolchain import estimate
 
     budget = estimate.budget_of(board)
     if budget is None:
-        return [f"note: board '{board.name}' lists no resources; the estimate is not compared with its part"]
+        return [f"note: board '{board.name}' lists no resources; the estimate is not compared with its part"], None
     hm, _ = project.reopen(project_dir, compile=False)
     over = estimate.overuses(estimate.estimate_model(hm), budget)
     if over and not force:
@@ -137,7 +139,7 @@ def check_budget(project_dir: Path, board: Board, force: bool) -> list[str]:
         raise ConfigError(f"the estimate needs {o.total:,} {name} but {board.name} ({board.part}) has {o.budget:,}"
                           f"{more}; largest: {largest}; raise ReuseFactor (convert --fit {board.name}) or pass "
                           "--force to build anyway")
-    return [o.message(board) for o in over]
+    return [o.message(board) for o in over], hm
 
 
 # ---- HLS on the project's build_prj.tcl -----------------------------------------------------------------------
@@ -217,7 +219,8 @@ def run_shell(plan: Plan, tools: Tools):
     Vivado when the bitstream was asked for; returns the ShellProject."""
     from toolchain import shell as shells  # the module, not the function: tests stand in for write_shell
 
-    shell = shells.write_shell(plan.project_dir, plan.board, jobs=plan.jobs, steps=shell_steps(plan.steps))
+    reuse = {"hm": plan.hm} if plan.hm is not None else {}
+    shell = shells.write_shell(plan.project_dir, plan.board, jobs=plan.jobs, steps=shell_steps(plan.steps), **reuse)
     hls_steps = [s for s in plan.steps if s in HLS_STEPS]
     label = "+".join(hls_steps)
     plan.logs[label] = log = plan.project_dir / LOGS / f"{label}.log"
@@ -312,11 +315,11 @@ def run(args: argparse.Namespace) -> int:
     project_dir = checked_project(args.project)
     steps = requested_steps(args)
     board = board_of(args, project_dir, steps)
-    notes = check_budget(project_dir, board, args.force) if "bitstream" in steps else []
+    notes, hm = check_budget(project_dir, board, args.force) if "bitstream" in steps else ([], None)
     tools = find_tools(steps)  # before anything is written: a missing tool is exit 3 with the project untouched
     for note in notes:
         print(note, file=sys.stderr)
-    plan = Plan(project_dir, project_name(project_dir), steps, board, args.jobs)
+    plan = Plan(project_dir, project_name(project_dir), steps, board, args.jobs, hm=hm)
     shell = None
     if any(s in BOARD_STEPS for s in steps):
         shell = run_shell(plan, tools)
