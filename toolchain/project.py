@@ -21,10 +21,11 @@ MODEL_FILE = "arith4ml_model.h5"
 TOOL = "arith4ml convert"  # the writer named in a project's manifest
 TRAIN_META = "arith4ml_train.json"  # written by 'arith4ml train' next to its model.h5 (toolchain.train)
 TEST_DATA = "test_data.npz"  # a test split the project keeps for csim (from the training run)
-# files the tool adds to a project after convert (report, C-sim build, board shells, vendor build logs and
-# reports): replaced with it on --force
+# files the tool adds to a project after convert (report, C-sim build, board shells, what 'arith4ml build' and the
+# vendor tools write: logs, parsed reports, the HLS project): replaced with it on --force
 REGENERATED = ("report.json", "estimate.json", "build.log", "firmware/*.so", ".build.*", "shell/*", "logs/*",
-               "reports/*")
+               "reports/*", "build_opt.tcl", "arith4ml_build.tcl", "*_prj/*", "vitis_hls.log", "vivado_hls.log",
+               ".Xil/*", "tb_data/csim_results.log", "tb_data/rtl_cosim_results.log")
 
 # hls.yml keys: hls4ml's own, the arith4ml backends' layer attributes (Arithmetic, NK, Moduli, Reverse, ...:
 # accepted at Model and layer level whichever backend converts, so one hls.yml serves both) and the old
