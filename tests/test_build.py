@@ -5,7 +5,8 @@ that these tests put on PATH (or under ``$XILINX_*/bin``) are small bash scripts
 **stand in for the vendor tools only to test arith4ml's orchestration** (which tool is chosen, how it is called, in
 which directory, with which options, what happens when it fails, where the reports are looked for).  Each records
 its argv and cwd, runs the Tcl script it was given under plain ``tclsh`` with the recording stubs of
-``tests/tcl/vivado_stubs.tcl`` (so hls4ml's real ``build_prj.tcl`` decides which vendor commands it would call), and
+``templates/shell/dryrun_stubs.tcl`` (so hls4ml's real ``build_prj.tcl`` decides which vendor commands it would
+call), and
 writes the report files a real run writes, copied from the hand-written samples in ``tests/data/vendor_reports/``
 (samples in the documented layouts, not vendor output).  Nothing here shows that Vivado or Vitis HLS accept the
 scripts: that needs the tools.
@@ -23,9 +24,10 @@ import pytest
 from tests import zoo
 from toolchain import build, build_reports, build_tools, cli, project
 from toolchain.shell import ShellProject
+from toolchain.shell.dryrun import stubs
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "vendor_reports"
-STUBS = Path(__file__).resolve().parent / "tcl" / "vivado_stubs.tcl"
+STUBS = stubs()
 SYSTEM_PATH = "/usr/bin:/bin"  # bash, tclsh, awk, cp for the fakes; no vendor tool lives there
 needs_tclsh = pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed (Debian package 'tcl')")
 

@@ -1,4 +1,4 @@
-# Dry-run stand-ins for the Vivado and Vitis HLS Tcl commands the generated scripts call (tests/tcl_dryrun.py).
+# Dry-run stand-ins for the Vivado and Vitis HLS Tcl commands the generated scripts call (toolchain/shell/dryrun.py).
 #
 # Each stub appends one Tcl list {command arg ...} to the file named by $::env(ARITH4ML_DRYRUN_LOG) and returns
 # a plausible value, so a script runs under plain tclsh and the test reads back the sequence of vendor commands.
