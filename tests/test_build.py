@@ -496,3 +496,38 @@ def test_progress_line_in_place_on_a_terminal():
     text = stream.getvalue()
     assert text.count("\r[synth 0m00s] INFO: [HLS 200-10] Analyzing") == 2 and text.endswith("done\x1b[K\n")
     assert text.count("\n") == 1  # one line, redrawn in place
+
+
+# ---- --dry-run: the shell's scripts under tclsh, no vendor tool --------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed (Debian package 'tcl')")
+def test_dry_run_needs_no_vendor_tool_and_checks_the_scripts(prj, tool_env, capsys):
+    """With no vendor tool on PATH, --dry-run writes the pynq-z2 shell, runs its HLS script and block design under
+    the recording stubs (in a temporary copy) and says what they would ask of Vivado and that nothing was built."""
+    rc, out, err = run_cli(capsys, prj, "--dry-run")
+    assert rc == 0, err
+    assert (prj / "shell" / "pynq-z2" / "block_design.tcl").is_file()
+    assert not (prj / "shell" / "pynq-z2" / "output").exists() and not (prj / "shell" / "pynq-z2" / "hls_prj").exists()
+    assert "hls_ip.tcl: runs under tclsh (dry run)" in out and "csynth_design -> export_design" in out
+    assert "block_design.tcl: runs under tclsh (dry run)" in out and "processing_system7_0" in out
+    assert "launch_runs -to_step write_bitstream" in out and "part xc7z020clg400-1" in out
+    assert f"no vendor tool was run; with Vivado installed: arith4ml build {prj} --board pynq-z2 --bitstream" in out
+
+
+@pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed (Debian package 'tcl')")
+def test_dry_run_reports_a_broken_script(prj, tool_env, capsys, monkeypatch):
+    """A generated script that fails under tclsh (here: an undefined variable) is exit 4 naming the script."""
+    from toolchain.shell import zynq
+
+    real = zynq.write
+
+    def broken(*args, **kwargs):
+        shell = real(*args, **kwargs)
+        script = shell.vivado_script
+        script.write_text(script.read_text().replace("create_project $proj_name", "create_project $no_such_name"))
+        return shell
+
+    monkeypatch.setattr(zynq, "write", broken)
+    rc, out, err = run_cli(capsys, prj, "--dry-run")
+    assert rc == 4 and "block_design.tcl" in err and "no_such_name" in err and len(err.strip().splitlines()) == 1

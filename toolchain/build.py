@@ -306,13 +306,38 @@ def add_parser(sub) -> None:
                                                                          "repeatable)")
     p.add_argument("--jobs", type=jobs_count, default=os.cpu_count() or 1, metavar="N",
                    help="parallel Vivado jobs (launch_runs -jobs; default: every core)")
+    p.add_argument("--dry-run", action="store_true", help="write the board shell and check its Tcl scripts under "
+                   "tclsh with the vendor commands recorded, not run (no vendor tool needed); prints what they "
+                   "would ask of Vivado")
     p.add_argument("--force", action="store_true", help="build the bitstream even when the estimate exceeds the "
                                                         "board's part")
     p.set_defaults(func=run)
 
 
+def dry_run(args: argparse.Namespace, project_dir: Path) -> int:
+    """``--dry-run``: write the board shell and run its scripts under tclsh with the vendor commands recorded
+    (toolchain.shell.dryrun), in a temporary copy; no vendor tool is needed or run."""
+    import tempfile
+
+    from toolchain import shell as shells
+    from toolchain.shell import dryrun
+
+    board = board_of(args, project_dir, ["export"])
+    shell = shells.write_shell(project_dir, board, jobs=args.jobs)
+    with tempfile.TemporaryDirectory(prefix="arith4ml-dryrun-") as work:
+        calls = dryrun.check_shell(shell, work)
+    print(f"board shell for {board.name} ({board.part}): {shell.directory}")
+    for script, recorded in calls.items():
+        print(f"  {script}: runs under tclsh (dry run): {dryrun.summary(recorded)}")
+    print(f"no vendor tool was run; with Vivado installed: arith4ml build {args.project} --board {board.name} "
+          "--bitstream")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     project_dir = checked_project(args.project)
+    if args.dry_run:
+        return dry_run(args, project_dir)
     steps = requested_steps(args)
     board = board_of(args, project_dir, steps)
     notes, hm = check_budget(project_dir, board, args.force) if "bitstream" in steps else ([], None)

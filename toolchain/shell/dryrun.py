@@ -80,3 +80,53 @@ def _parse_tcl_list(text: str) -> list[str]:
             out.append("".join(word))
             i = j
     return out
+
+
+def _vendor_outputs(shell, workdir: Path) -> list[Path]:
+    """What the vendor steps would leave in a copy of a shell directory, so that its scripts' collect stages run
+    in a dry run: the exported HLS IP's directory; for Zynq the routed bitstream (the stubs' run DIRECTORY is the
+    working directory) and the hardware handoff (.gen layout, Vivado 2020.2 and later)."""
+    from toolchain.shell import hls
+
+    top = f"{shell.io.name}_axis"
+    made = [workdir / hls.HLS_DIR / "solution1" / "impl" / "ip" / "component.xml"]
+    if shell.family in ("zynq7000", "zynqmp"):
+        made += [workdir / "design_1_wrapper.bit",
+                 workdir / f"vivado_prj/{top}_bd.gen/sources_1/bd/design_1/hw_handoff/design_1.hwh"]
+    for path in made:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("dry run: stands in for a vendor tool's output\n")
+    return made
+
+
+def check_shell(shell, workdir: str | os.PathLike) -> dict[str, list[list[str]]]:
+    """Run a board shell's HLS script and Vivado script under the dry-run harness in ``workdir`` (a copy of the
+    shell directory: the shell itself is left as it is); returns each script's recorded vendor commands.
+
+    DryRunError when a script fails (syntax error, undefined variable or command, a check of its own)."""
+    work = Path(workdir)
+    shutil.copytree(shell.directory, work, dirs_exist_ok=True)
+    _vendor_outputs(shell, work)
+    calls = {}
+    for script in (Path(shell.hls_script), Path(shell.vivado_script)):
+        calls[script.name] = run_dryrun(work / script.relative_to(shell.directory), work)
+    return calls
+
+
+def summary(calls: list[list[str]]) -> str:
+    """One line of what a script would ask of the vendor tool: the part, the IP cells, the run steps."""
+    def values(command: str, flag: str) -> list[str]:
+        return [c[c.index(flag) + 1] for c in calls if c[0] == command and flag in c[:-1]]
+
+    parts = sorted(set(values("create_project", "-part") + values("synth_design", "-part")
+                       + [c[1] for c in calls if c[0] == "set_part" and len(c) > 1]))
+    cells = [c[-1] for c in calls if c[0] == "create_bd_cell"]
+    steps = [c[0] + (f" -to_step {c[c.index('-to_step') + 1]}" if "-to_step" in c[:-1] else "") for c in calls
+             if c[0] in ("csim_design", "csynth_design", "cosim_design", "export_design", "synth_design",
+                         "place_design", "route_design", "launch_runs", "write_bitstream")]
+    text = f"{len(calls)} vendor commands"
+    if parts:
+        text += f"; part {', '.join(parts)}"
+    if cells:
+        text += f"; cells {', '.join(cells)}"
+    return text + f"; steps {' -> '.join(dict.fromkeys(steps))}"
