@@ -1,7 +1,8 @@
 """arith4ml demo (``make demo``): digits -> PoT MLP trained with the residue regularizer ->
 Bitshift and RNS C++ for the PYNQ-Z2 -> bit-exact batch C-sim against the integer reference -> report;
 then a small approximate-multiplier exploration of the same model, its best point converted by the Approx
-backend and C-simulated bit-exact.
+backend and C-simulated bit-exact; then the board projects for the PYNQ-Z2 and the Arty A7-35T, their Tcl
+scripts checked under tclsh (Vivado is not run: no bitstream is built here).
 
 Runs on scikit-learn's bundled ``load_digits`` (nothing is downloaded), in well under a
 minute on 2 cores.  Writes the two projects under ``out/demo/``.  Exit status 0 when
@@ -130,6 +131,31 @@ def approx_step(model, out: Path, board, x_te, y_te) -> int:
     return 0
 
 
+def board_step(model, out: Path, user_config: dict) -> None:
+    """5. Board projects: the Bitshift project's board shell for the PYNQ-Z2 (Zynq: HLS IP with AXI4-Stream ports,
+    block design, PYNQ driver) and the same model converted for the Arty A7-35T (Artix: our UART Verilog top, XDC,
+    serial driver); every generated Tcl script checked under tclsh with the vendor commands recorded, not run."""
+    import tempfile
+
+    from toolchain import project
+    from toolchain.boards import load_board
+    from toolchain.shell import dryrun, write_shell
+
+    print("\n5. board projects (Vivado is not installed here: scripts checked under tclsh, no bitstream built)")
+    for name, prj in (("pynq-z2", out / "bitshift"), ("arty-a7-35t", out / "bitshift_arty")):
+        board = load_board(name)
+        if not prj.exists() or project.recorded_board(prj) != name:
+            project.convert(model, "bitshift", prj, board.part, board.clock_period_ns, user_config=user_config,
+                            force=True, compile=False, board=name)
+        shell = write_shell(prj, board)
+        with tempfile.TemporaryDirectory(prefix="arith4ml-dryrun-") as work:
+            calls = dryrun.check_shell(shell, work)
+        print(f"   {name} ({board.family}, {board.part}): {shell.directory} (driver {shell.driver.name})")
+        for script, recorded in calls.items():
+            print(f"     {script}: {dryrun.summary(recorded)}")
+        print(f"     build it where Vivado is installed: arith4ml build {prj} --board {name} --bitstream")
+
+
 def main() -> int:
     import toolchain.quant as tq
     from toolchain import data, project, reference
@@ -168,7 +194,7 @@ def main() -> int:
     for step, backend in enumerate(("bitshift", "rns"), 2):
         t0 = time.time()
         hm, _ = project.convert(model, backend, out / backend, board.part, board.clock_period_ns,
-                                user_config=user_config, force=True)
+                                user_config=user_config, force=True, board=board.name)
         t_build = time.time() - t0
         y_c = hm.predict(x_te)
         y_r = reference.predict(hm, x_te)
@@ -190,8 +216,9 @@ def main() -> int:
             print(f"   MISMATCH: {y_c.size - exact} outputs differ from the reference")
             status = 1
     status = max(status, approx_step(model, out, board, x_te, y_te))
-    print("\nVivado/Vitis HLS are not run here: the projects above are ready for `vitis_hls -f build_prj.tcl` "
-          "on a machine that has them.")
+    board_step(model, out, user_config)
+    print("\nVivado/Vitis HLS are not installed here and were not run: no bitstream was built. The projects above "
+          "build with `arith4ml build PROJECT --board BOARD --bitstream` on a machine that has them.")
     print(f"demo {'passed' if status == 0 else 'FAILED'} in {time.time() - t_start:.0f} s")
     return status
 
