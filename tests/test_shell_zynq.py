@@ -54,7 +54,8 @@ def test_files(shells):
         names = {p.relative_to(sp.directory).as_posix() for p in sp.files}
         top = f"{sp.io.name}_axis"
         assert names == {"hls_ip.tcl", "hls_options.tcl", f"src/{top}.h", f"src/{top}.cpp", f"src/{top}_tb.cpp",
-                         "tb_data/axis_in.dat", "tb_data/axis_out.dat", "block_design.tcl", "pynq_driver.py"}
+                         "tb_data/axis_in.dat", "tb_data/axis_out.dat", "block_design.tcl", "pynq_driver.py",
+                         "arith4ml_codes.py"}
         assert all(p.is_file() for p in sp.files) and sp.directory == sp.io.project_dir / "shell" / board
         assert sp.hls_script.name == "hls_ip.tcl" and sp.vivado_script.name == "block_design.tcl"
         assert sp.outputs["bit"].name == f"{top}.bit" and sp.outputs["hwh"].name == f"{top}.hwh"

@@ -27,7 +27,7 @@ from pathlib import Path
 from toolchain.atomic import check_owned
 from toolchain.errors import ConfigError
 from toolchain.shell import hls
-from toolchain.shell.common import ProjectIO, ShellProject, project_io
+from toolchain.shell.common import ProjectIO, ShellProject, copy_codes_module, project_io
 
 TOOL = "arith4ml shell"  # the writer named in a shell directory's manifest (as toolchain.shell.zynq)
 OUTPUT = "output"
@@ -272,6 +272,7 @@ def write(project_dir: str | os.PathLike, board, baud: int = DEFAULT_BAUD, jobs:
         written[-1].write_text(render(f"{TEMPLATES}/build_bitstream.tcl", **tcl_values(io, board, jobs, ip.ip_repo)))
         written.append(staging / "serial_driver.py")
         written[-1].write_text(render(f"{TEMPLATES}/serial_driver.py", **driver_values(io, board, baud)))
+        written.append(copy_codes_module(staging))
         written[-1].chmod(0o755)
         info = {"board": board.name, "part": board.part, "project": io.as_dict(), "baud": baud,
                 "clks_per_bit": clks_per_bit, "actual_baud": clock.design_hz / clks_per_bit,

@@ -94,3 +94,15 @@ class ShellProject:
     driver: Path  # host driver: PYNQ overlay (Zynq) or serial (Artix)
     outputs: dict[str, Path] = field(default_factory=dict)  # 'bit', 'hwh', 'utilization', 'timing' after a build
     files: list[Path] = field(default_factory=list)  # every file written
+
+
+CODES_MODULE = "arith4ml_codes.py"  # the drivers' standalone copy of toolchain.arith.fixed.quantize
+
+
+def copy_codes_module(directory: Path) -> Path:
+    """Copy ``templates/shell/arith4ml_codes.py`` (the board drivers' quantizer) into ``directory``; returns it."""
+    import shutil
+
+    from toolchain.resources import templates_dir
+
+    return Path(shutil.copyfile(templates_dir() / "shell" / CODES_MODULE, Path(directory) / CODES_MODULE))

@@ -19,7 +19,7 @@ from pathlib import Path
 from toolchain.atomic import check_owned
 from toolchain.errors import ConfigError
 from toolchain.shell import hls
-from toolchain.shell.common import ProjectIO, ShellProject, project_io
+from toolchain.shell.common import ProjectIO, ShellProject, copy_codes_module, project_io
 
 TOOL = "arith4ml shell"  # the writer named in a shell directory's manifest
 OUTPUT = "output"
@@ -107,6 +107,7 @@ def write(project_dir: str | os.PathLike, board, jobs: int = 4, *, steps: tuple[
         driver = staging / "pynq_driver.py"
         driver.write_text(render("shell/zynq/pynq_driver.py", **driver_values(io, board, in_width, out_width)))
         written += [bd, driver]
+        written.append(copy_codes_module(staging))
         files = [out / p.relative_to(staging) for p in written]
     top = hls.top_name(io)
     outputs = {"bit": out / OUTPUT / f"{top}.bit", "hwh": out / OUTPUT / f"{top}.hwh",

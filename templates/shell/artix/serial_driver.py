@@ -3,8 +3,9 @@
 toolchain/shell/artix.py).
 
 Runs the network on the board over its USB-UART: float inputs are quantized to the input type's codes exactly as
-arith4ml's ``toolchain.arith.fixed.quantize`` does (the implementation below is a copy, so this file needs only
-NumPy and pyserial), sent as frames, and the returned output codes are converted back to floats.
+arith4ml's ``toolchain.arith.fixed.quantize`` does (``arith4ml_codes.py``, copied beside this file, is the board
+drivers' copy of it, so this needs only NumPy and pyserial), sent as frames, and the returned output codes are
+converted back to floats.
 
 Framing (docs/boards.md, "Artix flow"):
 
@@ -28,11 +29,15 @@ equal bit for bit.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # arith4ml_codes.py is copied beside this file
+import arith4ml_codes  # noqa: E402  (the shared quantizer of the board drivers)
 
 # ---- the shell (filled in by arith4ml) ----------------------------------------------------------------------------
 PROJECT = "{{project}}"
@@ -78,63 +83,15 @@ OUTPUT_TYPE = FixedType(int("{{out_bits}}"), int("{{out_integer}}"), "{{out_sign
                         "AP_WRAP")  # {{output_type}}
 
 
-# ---- quantisation: a copy of toolchain.arith.fixed.quantize (keep the two equal) ------------------------------------
-
-def _half_step(fl: np.ndarray, v: np.ndarray, rounding: str) -> np.ndarray:
-    """For exact half-way cases: 1 if the result rounds up from ``fl``, else 0."""
-    if rounding == "AP_RND":
-        return np.ones_like(fl)
-    if rounding == "AP_RND_MIN_INF":
-        return np.zeros_like(fl)
-    if rounding == "AP_RND_ZERO":
-        return (v < 0).astype(fl.dtype)
-    if rounding == "AP_RND_INF":
-        return (v > 0).astype(fl.dtype)
-    if rounding == "AP_RND_CONV":
-        return (np.mod(fl, 2) == 1).astype(fl.dtype)
-    raise ValueError(f"unknown rounding mode {rounding!r}")
-
-
-def _round_scaled(v: np.ndarray, rounding: str) -> np.ndarray:
-    """Round float64 ``v`` (already scaled by 2**frac) to integers held in float64; ties decided exactly."""
-    fl = np.floor(v)
-    if rounding == "AP_TRN":
-        return fl
-    if rounding == "AP_TRN_ZERO":
-        return np.where((v < 0) & (v > fl), fl + 1, fl)
-    mid = fl + 0.5
-    rounded = fl + (v > mid) + (v == mid) * _half_step(fl, v, rounding)
-    return np.where(np.abs(v) >= 2.0**52, v, rounded)
-
-
-def _overflow_float(r: np.ndarray, t: FixedType) -> np.ndarray:
-    lo, hi = float(t.min_code), float(t.max_code)
-    if t.overflow == "AP_WRAP":
-        span = float(2 ** t.width)
-        w = np.fmod(r, span)
-        w = np.where(w < 0, w + span, w)
-        if t.signed:
-            w = np.where(w > hi, w - span, w)
-        return w
-    out_of_range = (r < lo) | (r > hi)
-    if t.overflow == "AP_SAT_ZERO":
-        return np.where(out_of_range, 0.0, r)
-    if t.overflow == "AP_SAT_SYM" and t.signed:
-        lo = -hi
-    return np.clip(r, lo, hi)
-
+# ---- quantisation: arith4ml_codes.py (the board drivers' copy of toolchain.arith.fixed.quantize) ---------------------
 
 def quantize(x, t: FixedType) -> np.ndarray:
     """Real values -> int64 codes of ``t`` (value = code * 2**-frac), as ``t(x)`` in C++; NaN/inf refused."""
-    x = np.asarray(x, dtype=np.float64)
-    if not np.all(np.isfinite(x)):
-        raise ValueError("inputs must be finite (NaN or inf cannot be quantized)")
-    v = np.ldexp(x, t.frac)  # exact: a power-of-two scale
-    return _overflow_float(_round_scaled(v, t.rounding), t).astype(np.int64)
+    return arith4ml_codes.quantize(x, t.width, t.frac, t.signed, t.rounding, t.overflow)
 
 
 def to_float(codes, t: FixedType) -> np.ndarray:
-    return np.ldexp(np.asarray(codes, dtype=np.float64), -t.frac)
+    return arith4ml_codes.to_float(codes, t.frac)
 
 
 # ---- frames -------------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """PYNQ driver of {{top}} on {{board}}: arith4ml project {{project}} behind an AXI DMA.
 
 Written by arith4ml (toolchain/shell/zynq.py); runs on the board with PYNQ and NumPy, without arith4ml.
-Copy it next to ``{{top}}.bit`` and ``{{top}}.hwh`` (``output/``) and::
+Copy it and ``arith4ml_codes.py`` next to ``{{top}}.bit`` and ``{{top}}.hwh`` (``output/``) and::
 
     from pynq_driver import NetworkOverlay
     net = NetworkOverlay()            # downloads {{top}}.bit (PYNQ sets the PL clock from the .hwh)
@@ -15,8 +15,12 @@ the type's rounding, then its overflow mode), so the board's outputs equal ``too
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # arith4ml_codes.py is copied beside this file
+import arith4ml_codes  # noqa: E402  (the shared quantizer of the board drivers)
 
 try:
     from pynq import Overlay, allocate
@@ -36,56 +40,10 @@ OUT_WORD = np.dtype("{{out_dtype}}")  # a {{out_width}}-bit stream word
 MAX_TRANSFER = (1 << 26) - 1  # bytes per DMA transfer: the DMA's 26-bit length register (PG021)
 
 
-def _round(v: np.ndarray, rounding: str) -> np.ndarray:
-    """Round values already scaled by 2**frac to integers (float64), as ap_fixed's rounding modes do."""
-    fl = np.floor(v)
-    if rounding == "AP_TRN":
-        return fl
-    if rounding == "AP_TRN_ZERO":
-        return np.where((v < 0) & (v > fl), fl + 1, fl)
-    mid = fl + 0.5  # exact below 2**52, where v - fl is not
-    if rounding == "AP_RND":
-        up = np.ones_like(fl)
-    elif rounding == "AP_RND_MIN_INF":
-        up = np.zeros_like(fl)
-    elif rounding == "AP_RND_ZERO":
-        up = (v < 0).astype(np.float64)
-    elif rounding == "AP_RND_INF":
-        up = (v > 0).astype(np.float64)
-    elif rounding == "AP_RND_CONV":
-        up = (np.mod(fl, 2) == 1).astype(np.float64)
-    else:
-        raise ValueError(f"unknown rounding mode {rounding}")
-    rounded = fl + (v > mid) + (v == mid) * up
-    return np.where(np.abs(v) >= 2.0**52, v, rounded)
-
-
-def _overflow(r: np.ndarray, width: int, signed: bool, overflow: str) -> np.ndarray:
-    """Apply an ap_fixed overflow mode to integers held exactly in float64."""
-    lo = -float(2 ** (width - 1)) if signed else 0.0
-    hi = float(2 ** (width - 1) - 1) if signed else float(2**width - 1)
-    if overflow == "AP_WRAP":
-        span = float(2**width)
-        w = np.fmod(r, span)
-        w = np.where(w < 0, w + span, w)
-        return np.where(w > hi, w - span, w) if signed else w
-    if overflow == "AP_SAT_ZERO":
-        return np.where((r < lo) | (r > hi), 0.0, r)
-    if overflow == "AP_SAT_SYM" and signed:
-        lo = -hi
-    if overflow not in ("AP_SAT", "AP_SAT_SYM"):
-        raise ValueError(f"unknown overflow mode {overflow}")
-    return np.clip(r, lo, hi)
-
-
 def quantize(x, width: int = IN_WIDTH, frac: int = IN_FRAC, signed: bool = IN_SIGNED, rounding: str = IN_ROUNDING,
              overflow: str = IN_OVERFLOW) -> np.ndarray:
-    """Raw int64 codes of real values ``x`` in ap_fixed<width, width - frac> (signed) or ap_ufixed: exact scaling
-    by 2**frac, then the rounding mode, then the overflow mode (as C++ ``T(x)`` for a double ``x``)."""
-    x = np.asarray(x, dtype=np.float64)
-    if not np.isfinite(x).all():
-        raise ValueError("inputs must be finite (NaN or infinity found)")
-    return _overflow(_round(np.ldexp(x, frac), rounding), width, signed, overflow).astype(np.int64)
+    """Raw int64 codes of real values ``x`` in the IP's input type (arith4ml_codes.quantize, as C++ ``T(x)``)."""
+    return arith4ml_codes.quantize(x, width, frac, signed, rounding, overflow)
 
 
 def pack(x) -> np.ndarray:
