@@ -137,7 +137,7 @@ def board_step(model, out: Path, user_config: dict) -> None:
     serial driver); every generated Tcl script checked under tclsh with the vendor commands recorded, not run."""
     import tempfile
 
-    from toolchain import project
+    from toolchain import estimate, project
     from toolchain.boards import load_board
     from toolchain.shell import dryrun, write_shell
 
@@ -145,8 +145,17 @@ def board_step(model, out: Path, user_config: dict) -> None:
     for name, prj in (("pynq-z2", out / "bitshift"), ("arty-a7-35t", out / "bitshift_arty")):
         board = load_board(name)
         if not prj.exists() or project.recorded_board(prj) != name:
-            project.convert(model, "bitshift", prj, board.part, board.clock_period_ns, user_config=user_config,
-                            force=True, compile=False, board=name)
+            # the Arty's XC7A35T is smaller than the PYNQ-Z2's part: ReuseFactors chosen to fit it (convert --fit)
+            hm = project.build_model(model, "bitshift", board.part, board.clock_period_ns, user_config=user_config)
+            fitted = estimate.fit_reuse_factors(hm, board)
+            layers = {**user_config.get("LayerName", {})}
+            for layer, entry in fitted.config_entries().items():
+                layers[layer] = {**layers.get(layer, {}), **entry}
+            project.convert(model, "bitshift", prj, board.part, board.clock_period_ns,
+                            user_config={**user_config, "LayerName": layers}, force=True, compile=False, board=name,
+                            fit=fitted.as_dict())
+            print(f"   {name}: converted with ReuseFactors fitted to {board.part} (estimate "
+                  f"{'fits' if fitted.fits else 'does not fit'} {fitted.target:.0%} of the part)")
         shell = write_shell(prj, board)
         with tempfile.TemporaryDirectory(prefix="arith4ml-dryrun-") as work:
             calls = dryrun.check_shell(shell, work)
