@@ -111,7 +111,7 @@ def test_csim_equals_reference_bit_for_bit(projects, case, io_type):
     assert bad.size == 0, f"first mismatch at {bad[0]}: C-sim {y_csim[tuple(bad[0])]} vs {y_ref[tuple(bad[0])]}"
     # the fast reference (closed-form ROUP matmuls, table gathers) equals the per-term oracle (the C++'s steps)
     assert np.array_equal(reference.predict(hm, x[:40], per_term=True), y_ref[:40])
-    # and the approximation is real: the same model with exact products differs somewhere
+    # and the outputs are not degenerate: more than one class wins over the batch
     assert np.unique(y_ref.argmax(axis=1)).size > 1
 
 

@@ -10,8 +10,9 @@
 
 #include "ap_int.h"
 
-template <int D, int U, int TI, int TD> struct ap_axis {
-    ap_int<D> data;
+// One AXI4-Stream word of data type data_T (D bits); ap_axis (signed data) and ap_axiu (unsigned) are it.
+template <class data_T, int D, int U, int TI, int TD> struct axi_word {
+    data_T data;
     ap_uint<(D + 7) / 8> keep;
     ap_uint<(D + 7) / 8> strb;
     ap_uint<U> user;
@@ -20,28 +21,14 @@ template <int D, int U, int TI, int TD> struct ap_axis {
     ap_uint<TD> dest;
 };
 
-template <int D> struct ap_axis<D, 0, 0, 0> {
-    ap_int<D> data;
+template <class data_T, int D> struct axi_word<data_T, D, 0, 0, 0> {
+    data_T data;
     ap_uint<(D + 7) / 8> keep;
     ap_uint<(D + 7) / 8> strb;
     ap_uint<1> last;
 };
 
-template <int D, int U, int TI, int TD> struct ap_axiu {
-    ap_uint<D> data;
-    ap_uint<(D + 7) / 8> keep;
-    ap_uint<(D + 7) / 8> strb;
-    ap_uint<U> user;
-    ap_uint<1> last;
-    ap_uint<TI> id;
-    ap_uint<TD> dest;
-};
-
-template <int D> struct ap_axiu<D, 0, 0, 0> {
-    ap_uint<D> data;
-    ap_uint<(D + 7) / 8> keep;
-    ap_uint<(D + 7) / 8> strb;
-    ap_uint<1> last;
-};
+template <int D, int U, int TI, int TD> struct ap_axis : axi_word<ap_int<D>, D, U, TI, TD> {};
+template <int D, int U, int TI, int TD> struct ap_axiu : axi_word<ap_uint<D>, D, U, TI, TD> {};
 
 #endif
