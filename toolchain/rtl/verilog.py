@@ -4,10 +4,15 @@ A template is plain Verilog with ``{{NAME}}`` placeholders (upper-case identifie
 braces).  Python only fills them in: the hardware structure stays readable in the ``.v`` file,
 never assembled line by line here.  ``{{`` followed by anything else (e.g. a Verilog replication
 ``{{(N-M){1'b0}}, x}``) is left alone.
+
+Constant data (weights, moduli constants) enters a module as a packed hexadecimal parameter
+(:func:`packed_hex`) that the template's ``generate`` loops index, so a zero weight can be skipped
+by a ``generate if`` in the template rather than by Python writing fewer lines.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,26 +21,43 @@ from toolchain.resources import templates_dir
 
 PLACEHOLDER = re.compile(r"\{\{([A-Z][A-Z0-9_]*)\}\}")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+CLOCK, RESET = "clk", "rst"  # the clock and the synchronous, active-high reset of a clocked unit
 
 
 @dataclass(frozen=True)
 class Port:
-    """One port of a generated module: ``direction`` is ``"input"`` or ``"output"``."""
+    """One port of a generated module: ``direction`` is ``"input"`` or ``"output"``.
+
+    A port carries ``elements`` words of ``width`` bits each, packed with element 0 in the least
+    significant bits (a vector ``x[0..n-1]`` of a layer is one port ``x`` with ``elements=n``).
+    """
 
     name: str
     direction: str
     width: int
     signed: bool = True
+    elements: int = 1
+
+    @property
+    def bits(self) -> int:
+        """Total width of the packed port, in bits."""
+        return self.width * self.elements
 
 
 @dataclass(frozen=True)
 class RtlUnit:
-    """A generated Verilog module: its name, its full source text, its ports and the parameters it was made with."""
+    """A generated Verilog module: its name, its full source text, its ports and the parameters it was made with.
+
+    ``clocked``: the module has ``clk`` and ``rst`` inputs (not listed in ``ports``) and its outputs are
+    registered; combinational otherwise.  ``verilog`` may hold several modules (the unit's own
+    sub-units); ``name`` is the top one.
+    """
 
     name: str
     verilog: str
     ports: tuple[Port, ...]
-    params: dict[str, int] = field(default_factory=dict, compare=False)
+    params: dict[str, object] = field(default_factory=dict, compare=False)
+    clocked: bool = False
 
     def port(self, name: str) -> Port:
         """The port called ``name`` (KeyError lists the ports)."""
@@ -43,6 +65,14 @@ class RtlUnit:
             if p.name == name:
                 return p
         raise KeyError(f"{self.name} has no port {name!r}; ports: {', '.join(p.name for p in self.ports)}")
+
+    @property
+    def inputs(self) -> tuple[Port, ...]:
+        return tuple(p for p in self.ports if p.direction == "input")
+
+    @property
+    def outputs(self) -> tuple[Port, ...]:
+        return tuple(p for p in self.ports if p.direction == "output")
 
     def write(self, folder: str | Path) -> Path:
         """Write ``<folder>/<name>.v`` and return its path."""
@@ -78,4 +108,31 @@ def check_identifier(name: str) -> str:
     return name
 
 
-__all__ = ["Port", "RtlUnit", "check_identifier", "render", "template_path"]
+def packed_hex(values: Iterable[int], width: int) -> str:
+    """A Verilog sized hexadecimal literal holding ``values`` as ``width``-bit two's complement fields,
+    element 0 in the least significant bits (how the templates index constant tables: ``T[i*W +: W]``)."""
+    vals = [int(v) for v in values]
+    if width < 1:
+        raise ArithValueError(f"packed field width {width} must be >= 1")
+    lo, hi = -(1 << (width - 1)), (1 << width) - 1
+    word = 0
+    mask = (1 << width) - 1
+    for i, v in enumerate(vals):
+        if not lo <= v <= hi:
+            raise ArithValueError(f"constant {v} does not fit a {width}-bit field")
+        word |= (v & mask) << (i * width)
+    total = max(len(vals) * width, 1)
+    return f"{total}'h{word:x}"
+
+
+def bits_signed(lo: int, hi: int) -> int:
+    """Bits of the two's complement type that holds every integer in ``[lo, hi]`` (at least 1)."""
+    lo, hi = min(int(lo), 0), max(int(hi), 0)
+    bits = 1
+    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+        bits += 1
+    return bits
+
+
+__all__ = ["CLOCK", "RESET", "Port", "RtlUnit", "bits_signed", "check_identifier", "packed_hex", "render",
+           "template_path"]
