@@ -100,3 +100,16 @@ def test_generated_text_is_parameterised() -> None:
     text = roup_multiplier(2, 3).verilog
     assert "module mult_roup_k2_m3" in text and "parameter K = 2" in text and "parameter M = 3" in text
     assert "{{" not in text.replace("{{(", "")  # every placeholder filled
+
+
+needs_verilator = pytest.mark.skipif(shutil.which("verilator") is None,
+                                     reason="verilator not installed (Debian package 'verilator'; make tools)")
+
+
+@needs_verilator
+@pytest.mark.parametrize("k, m", [(None, None), (0, 0), (1, 2), (3, 7), (0, 7), (3, 0)])
+def test_multipliers_are_lint_clean(k: int | None, m: int | None) -> None:
+    from toolchain.rtl.lint import lint
+
+    unit = exact_multiplier() if k is None else roup_multiplier(k, m)
+    assert lint(unit) == []

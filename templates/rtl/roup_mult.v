@@ -30,13 +30,16 @@ module {{NAME}} #(
             assign a_r = {a[N-1], a};
         end
     endgenerate
-    wire signed [W-1:0] a_w  = a_r;        // sign-extended to the word width
+    // sign-extended to the word width (W >= N-M+1 always: K <= N/2-1)
+    wire signed [W-1:0] a_w  = {{(W-(N-M+1)){a_r[N-M]}}, a_r};
     wire signed [W-1:0] a_w2 = a_w <<< 1;  // 2 * a_r
 
-    // ---- 2..4. Booth digits K..N/2-1, partial products, ripple of adders
-    wire [N:0]         b_x = {b, 1'b0};    // b_{-1} = 0 appended below bit 0
-    wire [W*(NPP+1)-1:0] acc;              // acc[j] = sum of the first j kept partial products
-    assign acc[W-1:0] = {W{1'b0}};
+    // ---- 2..4. Booth digits K..N/2-1, their partial products, and the sum
+    // b_{-1} = 0 appended below bit 0; the bits of the K perforated digits are not read, by design
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [N:0]   b_x = {b, 1'b0};
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [W-1:0] pp [0:NPP-1];             // kept partial products, pp[j] of digit K + j (weight 4**j)
     genvar i;
     generate
         for (i = K; i < N/2; i = i + 1) begin : g_pp
@@ -48,13 +51,25 @@ module {{NAME}} #(
             wire two = (hi & ~mid & ~lo) | (~hi & mid & lo);
             wire neg = hi;
             wire [W-1:0] sel  = one ? a_w : (two ? a_w2 : {W{1'b0}});
-            wire [W-1:0] word = (sel ^ {W{neg}}) + {{(W-1){1'b0}}, neg};  // two's complement when neg
-            assign acc[W*(i-K+2)-1 -: W] = acc[W*(i-K+1)-1 -: W] + (word << (2*(i-K)));
+            assign pp[i-K] = (sel ^ {W{neg}}) + {{(W-1){1'b0}}, neg};  // two's complement when neg
         end
     endgenerate
 
-    // ---- shift back by the dropped weight of the rounded operands
-    wire signed [W-1:0]   sum = acc[W*(NPP+1)-1 -: W];
-    wire signed [2*N-1:0] ext = sum;       // sign extension
-    assign p = ext <<< (M + 2*K);
+    // the sum of the kept partial products, modulo 2**W (an adder chain; synthesis sees NPP-1 adders)
+    reg [W-1:0] total;
+    integer j;
+    always @* begin
+        total = {W{1'b0}};
+        for (j = 0; j < NPP; j = j + 1)
+            total = total + (pp[j] << (2*j));
+    end
+
+    wire signed [W-1:0]   sum = total;
+    generate
+        if (M + 2*K > 0) begin : g_shift  // W + M + 2K = 2N: the low M + 2K bits of the product are zero
+            assign p = {sum, {(M + 2*K){1'b0}}};
+        end else begin : g_noshift
+            assign p = sum;
+        end
+    endgenerate
 endmodule
