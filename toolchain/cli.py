@@ -15,6 +15,7 @@ with a code that says what kind of failure it was:
 5     file-system error: disk full (ENOSPC), read-only (EROFS), permission denied (EACCES) or any
       other ``OSError`` with an errno; the message names the path and the reason
 6     out of memory (``MemoryError``, ENOMEM, TensorFlow's ``ResourceExhaustedError``)
+7     the project or model has no arithmetic plan for the layer asked for (``rtl-cost --layer``)
 70    internal error: anything unexpected, ``internal error: TYPE: MESSAGE`` (a bug; please report
       it with the traceback that ``ARITH4ML_DEBUG=1`` shows)
 130   interrupted (Ctrl-C)
@@ -50,7 +51,7 @@ from toolchain.errors import (
 
 # module name -> it defines add_parser(subparsers) which sets `func` on its parser
 COMMAND_MODULES = ("toolchain.train", "toolchain.convert", "toolchain.csim", "toolchain.report", "toolchain.explore",
-                   "toolchain.build", "toolchain.boards_cmd")
+                   "toolchain.build", "toolchain.boards_cmd", "toolchain.rtl_cost")
 DEBUG_ENV = "ARITH4ML_DEBUG"
 HELP_WIDTH = 100  # a command's description is wrapped to this width
 
@@ -73,6 +74,7 @@ exit codes:
   4    a tool failed (the message names the command and its log file)
   5    file-system error (disk full, read-only, permission denied)
   6    out of memory
+  7    no arithmetic plan for the layer asked for (rtl-cost --layer)
   70   internal error (set ARITH4ML_DEBUG=1 for the traceback and report it)
   130  interrupted"""
 

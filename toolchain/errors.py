@@ -4,7 +4,7 @@ Every error a user can trigger is a subclass of :class:`Arith4mlError` and
 carries a one-line message that names the offending thing.  The CLI maps each
 class to its exit code (``exit_code``; the whole scheme is in ``toolchain.cli``'s docstring):
 2 bad input, 3 :class:`ToolMissingError`, 4 :class:`ToolFailedError`, 5 :class:`FileSystemError`,
-6 :class:`OutOfMemoryError`.
+6 :class:`OutOfMemoryError`, 7 :class:`NoPlanError`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import errno
 import os
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-EXIT_TOOL_MISSING, EXIT_TOOL_FAILED, EXIT_FILESYSTEM, EXIT_MEMORY = 3, 4, 5, 6
+EXIT_TOOL_MISSING, EXIT_TOOL_FAILED, EXIT_FILESYSTEM, EXIT_MEMORY, EXIT_NO_PLAN = 3, 4, 5, 6, 7
 EXIT_INTERNAL, EXIT_INTERRUPTED = 70, 130  # 70: EX_SOFTWARE of sysexits.h; 130: 128 + SIGINT
 
 
@@ -52,6 +52,13 @@ class UnsupportedError(Arith4mlError, ValueError):
 
 class DataError(Arith4mlError, ValueError):
     """Input data of the wrong shape, dtype, or containing NaN/inf."""
+
+
+class NoPlanError(Arith4mlError, LookupError):
+    """A project or model has no arithmetic plan for the layer asked for (not a Dense/Conv layer arith4ml
+    planned, or no such layer): ``arith4ml rtl-cost --layer``."""
+
+    exit_code = EXIT_NO_PLAN
 
 
 class ToolMissingError(Arith4mlError, RuntimeError):

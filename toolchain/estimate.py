@@ -711,3 +711,49 @@ def energy_estimate(hm, table: CostTable | None = None) -> EnergyEstimate:
     layers = [dot_energy(layer.get_attr("arith_plan"), table, layer.name, layer.class_name)
               for layer in hm.get_layers() if layer.get_attr("arith_plan") is not None]
     return EnergyEstimate(layers, table)
+
+
+# ---- yosys counts of the layers' RTL (arith4ml rtl-cost) -------------------------------------------------------
+
+RTL_NOTE = ("yosys synth_xilinx -family xc7 counts of each layer's constant-weight datapath for one output pixel "
+            "(arith4ml rtl-cost): open-source synthesis, fully parallel, not Vivado's and not energy")
+
+
+@dataclass
+class RtlCount:
+    """The yosys counts ``arith4ml rtl-cost`` recorded for one layer, matched against the layer's current plan."""
+
+    layer: str
+    kind: str
+    scope: str  # 'layer' (Dense) or 'output pixel' (Conv)
+    terms: int
+    lut_nodsp: int | None  # LUTs with -nodsp (every multiplier in fabric)
+    lut_dsp: int | None  # LUTs with DSP inference
+    dsp: int | None
+    current: bool  # False: the layer's plan changed since the counts were taken (weights, types, arithmetic)
+
+    @property
+    def lut_per_term(self) -> float | None:
+        return None if self.lut_nodsp is None or not self.terms else self.lut_nodsp / self.terms
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"lut_per_term": self.lut_per_term}
+
+
+def rtl_counts(hm, doc: Mapping[str, Any]) -> list[RtlCount]:
+    """The per-layer counts of an ``rtl_cost.json`` document for the planned layers of ``hm`` it covers, in graph
+    order; a count whose plan digest differs from the layer's plan now is marked not ``current``."""
+    from toolchain.kernels.plan import plan_digest
+
+    rows = {r.get("name"): r for r in doc.get("rows", []) if isinstance(r, Mapping) and r.get("kind") != "unit"}
+    out = []
+    for layer in hm.get_layers():
+        plan = layer.get_attr("arith_plan")
+        row = rows.get(layer.name)
+        if plan is None or row is None or row.get("skipped"):
+            continue
+        nodsp, withdsp = row.get("counts", {}).get("nodsp") or {}, row.get("counts", {}).get("dsp") or {}
+        out.append(RtlCount(layer.name, plan.kind, str(row.get("scope", "")), plan.generated_terms,
+                            nodsp.get("lut"), withdsp.get("lut"), withdsp.get("dsp"),
+                            current=row.get("digest") == plan_digest(plan)))
+    return out

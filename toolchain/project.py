@@ -23,7 +23,7 @@ TRAIN_META = "arith4ml_train.json"  # written by 'arith4ml train' next to its mo
 TEST_DATA = "test_data.npz"  # a test split the project keeps for csim (from the training run)
 # files the tool adds to a project after convert (report, C-sim build, board shells, what 'arith4ml build' and the
 # vendor tools write: logs, parsed reports, the HLS project): replaced with it on --force
-REGENERATED = ("report.json", "estimate.json", "build.log", "firmware/*.so", ".build.*", "shell/*", "logs/*",
+REGENERATED = ("report.json", "estimate.json", "build.log", "firmware/*.so", ".build.*", "shell/*", "logs/*", "rtl/*",
                "reports/*", "build_opt.tcl", "arith4ml_build.tcl", "*_prj/*", "vitis_hls.log", "vivado_hls.log",
                ".Xil/*", "tb_data/csim_results.log", "tb_data/rtl_cosim_results.log")
 

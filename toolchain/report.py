@@ -15,6 +15,7 @@ from toolchain import energy, estimate, project
 from toolchain.atomic import write_text_atomic
 from toolchain.boards import Board, load_board
 from toolchain.errors import ConfigError, FileSystemError
+from toolchain.rtl_cost import COST_FILE
 
 ESTIMATE_FILE = "estimate.json"
 
@@ -122,6 +123,39 @@ def format_energy(en: estimate.EnergyEstimate) -> str:
     return "\n".join(lines)
 
 
+def format_rtl(counts: list[estimate.RtlCount], est: estimate.Estimate, en: estimate.EnergyEstimate) -> str:
+    """The yosys counts of ``arith4ml rtl-cost`` beside the cost model's LUTs and the energy estimate."""
+    lut = {e.layer: e.lut for e in est.layers}
+    nj = {e.layer: e.energy_pj for e in en.layers}
+    head = (f"{'layer':12s} {'kind':6s} {'scope':12s} {'terms':>7s} {'yosys LUT':>10s} {'LUT/term':>8s} "
+            f"{'w/ DSP':>7s} {'DSP':>4s} {'model LUT':>10s} {'nJ/inf':>8s}")
+    lines = [f"{estimate.RTL_NOTE}:", head, "-" * len(head)]
+    for c in counts:
+        per = "-" if c.lut_per_term is None else f"{c.lut_per_term:.2f}"
+        lines.append(f"{c.layer:12s} {c.kind:6s} {c.scope:12s} {c.terms:7d} {_opt(c.lut_nodsp):>10s} {per:>8s} "
+                     f"{_opt(c.lut_dsp):>7s} {_opt(c.dsp):>4s} {_int(lut.get(c.layer, 0)):>10s} "
+                     f"{_nj(nj.get(c.layer, 0.0)):>8s}" + ("" if c.current else "  (stale: the layer changed since "
+                                                            "rtl-cost ran; run it again)"))
+    return "\n".join(lines)
+
+
+def _opt(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _rtl_doc(project_dir: str) -> dict | None:
+    """PROJECT/reports/rtl_cost.json when 'arith4ml rtl-cost' wrote one (a damaged one is ignored with a note)."""
+    path = Path(project_dir) / COST_FILE
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+        return doc if isinstance(doc, dict) else None
+    except (OSError, ValueError) as exc:
+        print(f"note: {path} is unreadable ({exc.__class__.__name__}); run 'arith4ml rtl-cost' again")
+        return None
+
+
 def format_essop(spec, cost) -> str:
     """The ESSOP update's operations and energy per step next to an exact 8-bit outer product of the same size."""
     ops = ", ".join(f"{kind} {n[0]:,}" for kind, n in cost.counts().items() if n[0])
@@ -226,6 +260,11 @@ def run(args: argparse.Namespace) -> int:
     essop = _essop_cost(hm, table)
     if essop is not None:
         print(format_essop(*essop))
+    rtl_doc = _rtl_doc(args.project)
+    rtl = estimate.rtl_counts(hm, rtl_doc) if rtl_doc is not None else []
+    if rtl:
+        print()
+        print(format_rtl(rtl, est, en))
     out = Path(args.json) if args.json else Path(args.project) / "report.json"
     side = out.with_name(out.stem + ".estimate.json") if args.json else Path(args.project) / ESTIMATE_FILE
     _write(out, rows, bool(args.json))
@@ -234,6 +273,7 @@ def run(args: argparse.Namespace) -> int:
         doc["essop_update"] = {"layer": essop[0].layer, "BL": essop[0].BL, "essop_pj": essop[1].essop_pj,
                                "exact_outer_product_pj": essop[1].exact_pj, "fp16_outer_product_pj": essop[1].fp16_pj,
                                "operations": {k: v[0] for k, v in essop[1].counts().items()}}
+    doc["rtl"] = [c.as_dict() for c in rtl] if rtl else None
     _write(side, doc, bool(args.json))
     print(f"written {out}, {side}")
     return 0

@@ -165,6 +165,19 @@ class DotPlan(DotCore):
         return self.kernel.multiplications(self)
 
 
+def plan_digest(plan: DotPlan) -> str:
+    """A short fingerprint of what a layer's datapath depends on (kernel, input type, weights, encoding, bias,
+    accumulator): ``arith4ml rtl-cost`` stores it with its counts so ``report`` can tell stale counts."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(f"{plan.kind}|{plan.x_type}|{plan.acc_type_width}|{plan.acc_frac}|{plan.w_frac}".encode())
+    h.update(np.ascontiguousarray(plan.w_codes, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(plan.bias_acc, dtype=np.int64).tobytes())
+    h.update(repr(plan.encoding).encode())
+    return h.hexdigest()[:16]
+
+
 def capped_type(lo: int, hi: int, frac: int, cap: int = RESULT_WIDTH_CAP, signed: bool | None = None) -> FixedType:
     """Exact type of codes in ``[lo, hi]`` with ``frac`` fractional bits, or, if that is wider than ``cap``
     bits, the type that keeps every integer bit and as many fractional bits as fit (AP_RND_CONV).

