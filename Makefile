@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_cifar.py --fit zcu104
 	$(PY) bench/bench_approx.py
 	$(PY) bench/bench_essop.py
+	$(PY) bench/bench_rtl.py
 
 # Re-resolve requirements.in into requirements.lock in a clean venv (run after changing dependencies).
 lock:
