@@ -6,7 +6,7 @@
 // scaled and rounded to W bits by the layer, once per vector) and the signs of delta; the layer applies
 // dW = count * 2^(sx + sd - log2 BL + lr_shift) as a shift.  No multiplier anywhere: per time step,
 // N_IN + N_OUT comparators against two shared random numbers (random-number reuse: one LFSR per vector,
-// not per cell), then per cell one AND and one counter.
+// not per cell), then per cell one AND and one up/down counter (the sign of delta_i sets its direction).
 //
 // Timing: `start` (while idle) latches qx, qd and neg and clears the counters; the next BL clocks are the
 // BL time steps; `done` is high for the one clock after the last step, when `count` holds the result.
@@ -30,8 +30,7 @@ module {{NAME}} #(
     output wire                        done    // one clock: count is the finished update
 );
     localparam QW = W + 1;        // magnitude code width: q = 2^W must fit (a stream of all ones)
-    localparam CW = LOG2_BL + 1;  // counter width: 0 .. BL
-    localparam OW = CW + 1;       // signed count width: -BL .. BL
+    localparam OW = LOG2_BL + 2;  // signed count width: -BL .. BL
 
     // ---- control: idle -> BL time steps -> done
     reg               busy;
@@ -69,12 +68,33 @@ module {{NAME}} #(
     end
     assign done = done_r;
 
-    // ---- shared random numbers: one leap-forward LFSR per vector, two different polynomials
-    wire [W-1:0] rx, rd;
-    {{LFSR_NAME}} #(.W(W), .MASK({{MASK_X}}), .SEED({{SEED_X}}), .LEAP({{LEAP}})) u_lfsr_x (
-        .clk(clk), .rst(rst), .advance(busy), .state(rx));
-    {{LFSR_NAME}} #(.W(W), .MASK({{MASK_D}}), .SEED({{SEED_D}}), .LEAP({{LEAP}})) u_lfsr_d (
-        .clk(clk), .rst(rst), .advance(busy), .state(rd));
+    // ---- shared random numbers: one leap-forward LFSR per vector, two different polynomials.
+    // The same registers as toolchain.rtl.essop.essop_lfsr (templates/rtl/essop_lfsr.v), written inline so
+    // that the array is one flat module: per step LEAP single-bit shifts of LFSR, as one XOR network.
+    localparam [W-1:0] MASK_X = {{MASK_X}}, SEED_X = {{SEED_X}};  // feedback mask: bit (W - t) per tap t
+    localparam [W-1:0] MASK_D = {{MASK_D}}, SEED_D = {{SEED_D}};
+    localparam         LEAP   = {{LEAP}};
+    function [W-1:0] leap_forward(input [W-1:0] s0, input [W-1:0] mask);
+        integer c;
+        reg [W-1:0] s;
+        begin
+            s = s0;
+            for (c = 0; c < LEAP; c = c + 1)
+                s = {^(s & mask), s[W-1:1]};
+            leap_forward = s;
+        end
+    endfunction
+
+    reg [W-1:0] rx, rd;  // the random numbers of the current time step (LFSR.numbers() order)
+    always @(posedge clk) begin
+        if (rst) begin
+            rx <= SEED_X;
+            rd <= SEED_D;
+        end else if (busy) begin  // advance only during time steps: the next update continues the sequence
+            rx <= leap_forward(rx, MASK_X);
+            rd <= leap_forward(rd, MASK_D);
+        end
+    end
 
     // ---- stream bits: unsigned compare r < q, one comparator per vector element (shared by a row/column)
     wire [N_IN-1:0]  x_bit;
@@ -89,24 +109,24 @@ module {{NAME}} #(
         end
     endgenerate
 
-    // ---- cells: the product of two streams is their AND; a counter counts its ones; the sign is applied
-    // to the finished magnitude (sign(delta_i) * count), as EssopResult.counts holds it
+    // ---- cells: the product of two streams is their AND; a counter counts its ones.  The sign of delta_i
+    // picks the counting direction (an up/down counter, +1 or -1 per one), so the counter holds
+    // sign(delta_i) * popcount, as EssopResult.counts does, without a negator per cell.
+    localparam [OW-1:0] PLUS_ONE = {{(OW-1){1'b0}}, 1'b1};
+    localparam [OW-1:0] MINUS_ONE = {OW{1'b1}};
     generate
         for (i = 0; i < N_OUT; i = i + 1) begin : g_row
+            wire [OW-1:0] unit_step = neg_r[i] ? MINUS_ONE : PLUS_ONE;  // shared by the row
             for (j = 0; j < N_IN; j = j + 1) begin : g_cell
-                reg [CW-1:0] ones;
+                reg [OW-1:0] acc;  // -BL .. BL, two's complement
                 always @(posedge clk) begin
                     if (rst | load)
-                        ones <= {CW{1'b0}};
+                        acc <= {OW{1'b0}};
                     else if (busy & x_bit[j] & d_bit[i])
-                        ones <= ones + 1'b1;
+                        acc <= acc + unit_step;
                 end
-                wire [OW-1:0] mag = {1'b0, ones};
-                assign count[(i*N_IN + j)*OW +: OW] = neg_r[i] ? -mag : mag;
+                assign count[(i*N_IN + j)*OW +: OW] = acc;
             end
         end
     endgenerate
 endmodule
-// This file also holds the LFSR module the array instantiates (named after the array, so that arrays of
-// different shapes can share one project); verilator's one-module-per-file naming rule does not apply to it.
-/* verilator lint_off DECLFILENAME */

@@ -4,9 +4,10 @@
   state after ``k`` advances is ``LFSR.numbers()[k]``.
 * :func:`essop_array`: ``n_out x n_in`` ESSOP cells (``n_in = n_out = 1`` is one cell) with the two
   shared LFSRs (one per vector: random-number reuse), one comparator per vector element, and per
-  cell an AND and a ones counter.  Inputs are the magnitude codes ``EssopResult.qx`` / ``qd`` and the
-  signs of ``delta``; the output ``count`` is ``EssopResult.counts`` (before the power-of-two shift,
-  which the layer applies to the whole update).  One update takes ``BL + 1`` clocks.
+  cell an AND and an up/down counter (counting -1 per one when ``delta_i < 0``).  Inputs are the
+  magnitude codes ``EssopResult.qx`` / ``qd`` and the signs of ``delta``; the output ``count`` is
+  ``EssopResult.counts`` (before the power-of-two shift, which the layer applies to the whole
+  update).  One update takes ``BL + 1`` clocks.
 * :func:`exact_outer_product`: ``n_out x n_in`` registered signed ``bits x bits`` multiplies
   ``delta_i * x_j``, one update per clock: the baseline.
 
@@ -124,12 +125,7 @@ def essop_array(n_in: int = 1, n_out: int = 1, bl: int = 64, width: int = 16, se
     _, seed_d, taps_d, _ = _lfsr_params(width, seed_d, taps_d, leap, "_d", DEFAULT_SEED_D, SECOND_TAPS.get(width))
     log2_bl = bl.bit_length() - 1
     name = check_identifier(name or f"essop_array_{n_out}x{n_in}_bl{bl}_w{width}")
-    lfsr_name = f"{name}_lfsr"
-    # the LFSR module's defaults are the x register's; the array overrides every parameter per instance
-    lfsr_text = render("essop_lfsr.v", NAME=lfsr_name, WIDTH=width, MASK=_hex(feedback_mask(width, taps_x), width),
-                       SEED=_hex(seed_x, width), LEAP=leap)
-    array_text = render("essop_array.v", NAME=name, N_IN=n_in, N_OUT=n_out, WIDTH=width, LOG2_BL=log2_bl,
-                        LFSR_NAME=lfsr_name, LEAP=leap,
+    array_text = render("essop_array.v", NAME=name, N_IN=n_in, N_OUT=n_out, WIDTH=width, LOG2_BL=log2_bl, LEAP=leap,
                         MASK_X=_hex(feedback_mask(width, taps_x), width), SEED_X=_hex(seed_x, width),
                         MASK_D=_hex(feedback_mask(width, taps_d), width), SEED_D=_hex(seed_d, width))
     ports = (Port("start", "input", 1, signed=False),
@@ -140,7 +136,7 @@ def essop_array(n_in: int = 1, n_out: int = 1, bl: int = 64, width: int = 16, se
              Port("done", "output", 1, signed=False))
     params = {"n_in": n_in, "n_out": n_out, "bl": bl, "width": width, "seed_x": seed_x, "seed_d": seed_d,
               "taps_x": taps_x, "taps_d": taps_d, "leap": leap, "cycles_per_update": bl + 1}
-    return RtlUnit(name, array_text + "\n" + lfsr_text, ports, params, clocked=True)
+    return RtlUnit(name, array_text, ports, params, clocked=True)
 
 
 def exact_outer_product(n_in: int = 1, n_out: int = 1, bits: int = 8, name: str | None = None) -> RtlUnit:
