@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from toolchain.arith import ternary
 from toolchain.errors import ArithValueError
 from toolchain.kernels.base import Kernel, Option, WeightArray
 from toolchain.kernels.plan import DotCore, DotPlan
+
+if TYPE_CHECKING:
+    from toolchain.rtl.verilog import RtlUnit
 
 DEFAULT_NK = (8, 2)  # when Arithmetic: nk names no NK (and the quantizer has none): one 8-bit code per 8 weights
 CONFIG_TEMPLATE = """struct config{index} : nnet::arith::bitshift_config {{
@@ -108,6 +111,16 @@ class NKKernel(Kernel):
     def accumulate(self, plan: DotPlan, cols: np.ndarray) -> np.ndarray:
         enc: NKEncoding = plan.encoding
         return ternary.nk_dot(cols, enc.codes, enc.group_size, enc.max_nonzero, plan.n_in) << enc.shifts[None, :]
+
+    def rtl_layer(self, plan: DotPlan, name: str) -> RtlUnit:
+        """Verilog of the layer (``toolchain.rtl.nk.nk_dense_layer``): the group codes and the codebook are module
+        constants; per output one add/subtract of ``x[i] << shift`` per non-zero weight, a balanced adder tree and
+        the bias, on the exact accumulator's width.  ``acc == bias_acc + accumulate(plan, x)`` bit for bit."""
+        from toolchain.rtl.nk import nk_dense_layer
+
+        enc: NKEncoding = plan.encoding
+        return nk_dense_layer(enc.codes, enc.group_size, enc.max_nonzero, plan.n_in, plan.x_type.width,
+                              plan.x_type.signed, plan.acc_type_width, enc.shifts, plan.bias_acc, name)
 
     def weight_arrays(self, plan: DotPlan) -> list[WeightArray]:
         enc: NKEncoding = plan.encoding
