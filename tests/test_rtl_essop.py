@@ -6,10 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-from toolchain.arith.essop import DEFAULT_TAPS_D, LFSR, MAXIMAL_TAPS, essop_update
+from toolchain.arith.essop import DEFAULT_TAPS_D, LFSR, MAXIMAL_TAPS, essop_update, pow2_scale, quantize_magnitude
 from toolchain.errors import ArithValueError
 from toolchain.rtl.cost import cost
-from toolchain.rtl.essop import SECOND_TAPS, essop_array, essop_lfsr, exact_outer_product
+from toolchain.rtl.essop import SECOND_TAPS, essop_array, essop_lfsr, essop_scaler, exact_outer_product
 from toolchain.rtl.lint import lint
 from toolchain.rtl.sim import simulate_ports
 
@@ -145,6 +145,66 @@ def test_default_cell_is_the_reference_default() -> None:
     assert unit.params["leap"] == 16 and unit.params["cycles_per_update"] == 65
 
 
+# --------------------------------------------------------------------------- front end: scaling to codes
+
+@needs_iverilog
+@pytest.mark.parametrize("n, code_width, signed, width", [
+    (4, 8, False, 16),  # x codes, the reference's 16-bit magnitude codes (left shifts only)
+    (3, 8, True, 8),    # delta codes, 8-bit magnitude codes
+    (5, 16, True, 8),   # wider codes than magnitude codes: right shifts with round half up
+    (2, 12, False, 4),
+])
+def test_scaler_equals_reference(n: int, code_width: int, signed: bool, width: int) -> None:
+    rng = np.random.default_rng(code_width * 10 + width)
+    lo, hi = (-(1 << (code_width - 1)), 1 << (code_width - 1)) if signed else (0, 1 << code_width)
+    count = 1500
+    codes = rng.integers(lo, hi, (count, n))
+    shrink = rng.integers(0, code_width, count)  # vectors of every magnitude, down to single bits
+    codes = np.where(codes < 0, -((-codes) >> shrink[:, None]), codes >> shrink[:, None])
+    codes[0], codes[1], codes[2] = 0, hi - 1, lo  # all zero, all maximal, all minimal
+    codes[3] = [lo] + [1] * (n - 1)               # the minimum next to the smallest codes
+    codes[4] = [hi - 1] + [0] * (n - 1)
+    codes[5] = [1] * n
+    out = simulate_ports(essop_scaler(n, code_width, signed, width), {"code": codes})
+    frac = 5  # any binary point: it moves the exponent only
+    for k in range(count):
+        scaled, exponent = pow2_scale(codes[k] * 2.0 ** -frac)
+        q_ref = quantize_magnitude(np.abs(scaled), width)
+        assert out["q"][k].tolist() == q_ref.tolist(), f"vector {codes[k].tolist()}"
+        assert out["neg"][k].tolist() == (codes[k] < 0).astype(int).tolist()
+        if codes[k].any():
+            assert exponent == out["lead"][k] + 1 - frac, f"vector {codes[k].tolist()}"
+
+
+@needs_iverilog
+def test_front_end_and_array_give_the_reference_update() -> None:
+    """Fixed-point x and delta codes -> two scalers -> the array -> count * 2^exponent equals essop_update(...).dw."""
+    n_in, n_out, bl, width, x_frac, d_frac, updates = 3, 2, 16, 8, 4, 6, 40
+    rng = np.random.default_rng(6)
+    x_codes = rng.integers(0, 256, (updates, n_in)) >> rng.integers(0, 8, (updates, 1))
+    d_codes = rng.integers(-128, 128, (updates, n_out)) >> rng.integers(0, 7, (updates, 1))
+    x_codes[0], d_codes[1] = 0, 0
+    fx = simulate_ports(essop_scaler(n_in, 8, False, width), {"code": x_codes})
+    fd = simulate_ports(essop_scaler(n_out, 8, True, width), {"code": d_codes})
+    idle = (np.zeros(n_in, np.int64), np.zeros(n_out, np.int64), np.zeros(n_out, np.int64))
+    start, qx, qd, neg = [], [], [], []
+    for k in range(updates):
+        start += [1] + [0] * bl
+        qx += [fx["q"][k]] + [idle[0]] * bl
+        qd += [fd["q"][k]] + [idle[1]] * bl
+        neg += [fd["neg"][k]] + [idle[2]] * bl
+    unit = essop_array(n_in, n_out, bl, width)
+    out = simulate_ports(unit, {"start": np.array(start), "qx": np.array(qx), "qd": np.array(qd),
+                                "neg": np.array(neg)})
+    counts = out["count"][out["done"] == 1].reshape(updates, n_out, n_in)
+    p = unit.params
+    lfsr_x, lfsr_d = LFSR(width, p["seed_x"], p["taps_x"]), LFSR(width, p["seed_d"], p["taps_d"])
+    for k in range(updates):
+        ref = essop_update(x_codes[k] * 2.0 ** -x_frac, d_codes[k] * 2.0 ** -d_frac, bl, lfsr_x, lfsr_d)
+        exponent = (fx["lead"][k] + 1 - x_frac) + (fd["lead"][k] + 1 - d_frac) - 4  # log2 BL = 4
+        assert np.array_equal(np.ldexp(counts[k].astype(float), int(exponent)), ref.dw), f"update {k}"
+
+
 # --------------------------------------------------------------------------- exact baseline
 
 @needs_iverilog
@@ -168,8 +228,10 @@ def test_exact_outer_product_equals_numpy() -> None:
     lambda: essop_array(), lambda: essop_array(3, 2, 16, 8), lambda: essop_array(1, 1, 2, 3, taps_d=(3, 1), leap=64),
     lambda: essop_array(5, 7, 4096, 32, taps_d=(32, 22, 2, 1)),
     lambda: exact_outer_product(), lambda: exact_outer_product(4, 3),
+    lambda: essop_scaler(4), lambda: essop_scaler(5, 16, True, 8), lambda: essop_scaler(1, 2, False, 3),
+    lambda: essop_scaler(2, 32, True, 32),
 ], ids=["lfsr16", "lfsr8_leap1", "lfsr32", "cell16", "array2x3_w8", "cell_w3_bl2", "array7x5_w32", "exact1x1",
-        "exact3x4"])
+        "exact3x4", "scale4xu8_w16", "scale5xs16_w8", "scale1xu2_w3", "scale2xs32_w32"])
 def test_lint_clean(make) -> None:
     unit = make()
     assert lint(unit) == [], unit.name
@@ -217,3 +279,11 @@ def test_bad_lfsr_and_exact_parameters_raise() -> None:
         exact_outer_product(bits=16)
     with pytest.raises(ArithValueError, match=r"n_out=0 out of range"):
         exact_outer_product(2, 0)
+    with pytest.raises(ArithValueError, match=r"code_width=1 out of range: an integer in 2\.\.32"):
+        essop_scaler(4, 1)
+    with pytest.raises(ArithValueError, match=r"signed=1 must be True"):
+        essop_scaler(4, 8, 1)
+    with pytest.raises(ArithValueError, match=r"width=2 out of range"):
+        essop_scaler(4, 8, True, 2)
+    with pytest.raises(ArithValueError, match=r"n=0 out of range"):
+        essop_scaler(0)

@@ -8,11 +8,14 @@
   magnitude codes ``EssopResult.qx`` / ``qd`` and the signs of ``delta``; the output ``count`` is
   ``EssopResult.counts`` (before the power-of-two shift, which the layer applies to the whole
   update).  One update takes ``BL + 1`` clocks.
+* :func:`essop_scaler`: the per-vector front end: fixed-point codes to the magnitude codes ``q`` (a
+  leading-one detector over the OR of the magnitudes and a rounding shift), the signs, and the
+  leading-one position from which the layer forms the scale exponent.
 * :func:`exact_outer_product`: ``n_out x n_in`` registered signed ``bits x bits`` multiplies
   ``delta_i * x_j``, one update per clock: the baseline.
 
-Not in the RTL: the per-vector power-of-two scaling and rounding to codes (a leading-one detector
-and a shift per vector, ``nnet_essop.h`` steps 1-2) and the final shift and weight write-back.
+Not in the RTL: the final shift of the counts onto the weight grid and the weight write-back
+(``nnet_essop.h`` step 4), and a controller chaining scaler and array (the tests chain them).
 """
 from __future__ import annotations
 
@@ -139,6 +142,33 @@ def essop_array(n_in: int = 1, n_out: int = 1, bl: int = 64, width: int = 16, se
     return RtlUnit(name, array_text, ports, params, clocked=True)
 
 
+def essop_scaler(n: int, code_width: int = 8, signed: bool = False, width: int = 16,
+                 name: str | None = None) -> RtlUnit:
+    """ESSOP front end of one vector: ``n`` fixed-point codes to the magnitude codes the array compares.
+
+    Equal to ``quantize_magnitude(abs(pow2_scale(code * 2**-frac)[0]), width)`` for any ``frac``, with
+    the scale exponent ``pow2_scale(...)[1] == lead + 1 - frac`` for a vector that is not all zero.
+    ``n`` 1..4096; ``code_width`` 2..32 (two's complement if ``signed``: delta; else unsigned: x);
+    ``width`` 3..32.  Clocked (registered outputs); input ``code`` (``n`` x ``code_width``); outputs
+    ``q`` (``n`` x ``width+1``, unsigned), ``neg`` (``n`` x 1), ``lead`` (leading-one position, unsigned).
+    """
+    n = _check_int(n, "n", 1, MAX_CELLS, "vector elements")
+    code_width = _check_int(code_width, "code_width", 2, 32, "bits of a fixed-point code")
+    if not isinstance(signed, bool):
+        raise ArithValueError(f"ESSOP RTL parameter signed={signed!r} must be True (delta) or False (x)")
+    width = _check_int(width, "width", *WIDTH_RANGE, "LFSR width = magnitude code width")
+    lead_width = max(1, (code_width - 1).bit_length())
+    name = check_identifier(name or f"essop_scale_{n}x{'s' if signed else 'u'}{code_width}_w{width}")
+    text = render("essop_scale.v", NAME=name, N=n, CODE_WIDTH=code_width, SIGNED=int(signed), WIDTH=width,
+                  LEAD_WIDTH=lead_width)
+    ports = (Port("code", "input", code_width, signed=signed, elements=n),
+             Port("q", "output", width + 1, signed=False, elements=n),
+             Port("neg", "output", 1, signed=False, elements=n),
+             Port("lead", "output", lead_width, signed=False))
+    return RtlUnit(name, text, ports, {"n": n, "code_width": code_width, "signed": signed, "width": width},
+                   clocked=True)
+
+
 def exact_outer_product(n_in: int = 1, n_out: int = 1, bits: int = 8, name: str | None = None) -> RtlUnit:
     """Exact baseline: ``n_out x n_in`` registered signed ``bits x bits`` products ``p[i*n_in + j] = delta_i * x_j``.
 
@@ -159,4 +189,4 @@ def exact_outer_product(n_in: int = 1, n_out: int = 1, bits: int = 8, name: str 
 
 
 __all__ = ["LEAP_RANGE", "LOG2_BL_RANGE", "MAX_CELLS", "SECOND_TAPS", "SUPPORTED_BL", "WIDTH_RANGE", "essop_array",
-           "essop_lfsr", "exact_outer_product", "feedback_mask"]
+           "essop_lfsr", "essop_scaler", "exact_outer_product", "feedback_mask"]
