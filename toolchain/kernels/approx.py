@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from toolchain.arith.fixed import FixedType
 from toolchain.errors import ArithValueError
 from toolchain.kernels.base import Kernel, Option, WeightArray
 from toolchain.kernels.plan import DotCore, DotPlan
+
+if TYPE_CHECKING:
+    from toolchain.rtl.verilog import RtlUnit
 
 OPERAND_BITS = ax.BITS  # activation and weight codes of every approximate multiplier
 OFFSET = 1 << (OPERAND_BITS - 1)  # code -> table row/column
@@ -481,6 +484,25 @@ class ApproxKernel(Kernel):
 
     def element_bits(self, plan: DotPlan) -> int:
         return OPERAND_BITS
+
+    def rtl_layer(self, plan: DotPlan, name: str) -> RtlUnit:
+        """ROUP(k, m) terms with the constant perforated weights (the input requantized once to the 8-bit
+        activation, rounded at each term's m, times its operand, shifted by m + 2k; the sum shifted by
+        product_shift): ``toolchain.rtl.dot.roup_dot``.  A term whose perforated weight is 0 generates nothing.
+        UnsupportedError for a layer with a table multiplier (``table:FILE``): no RTL generator for those."""
+        from toolchain.errors import UnsupportedError
+        from toolchain.rtl.dot import roup_dot
+
+        enc: ApproxEncoding = plan.encoding
+        if enc.tables:
+            raise UnsupportedError(f"layer {plan.layer}: no RTL generator for table multipliers (table:FILE); "
+                                   f"ROUP(k, m) and exact multipliers only", layer=plan.layer)
+        if (enc.act_type.rounding, enc.act_type.overflow) != ("AP_RND", "AP_SAT"):
+            raise UnsupportedError(f"layer {plan.layer}: the RTL activation stage rounds half up and saturates; "
+                                   f"activation type {enc.act_type} is not supported", layer=plan.layer)
+        return roup_dot(enc.operands, enc.act_shifts, enc.weight_shifts, plan.bias_acc, plan.x_type.width,
+                        plan.x_type.signed, plan.x_type.frac - enc.act_type.frac, enc.product_shift,
+                        plan.acc_type_width, name)
 
     def cost(self, plan: DotPlan, io_type: str = "io_parallel"):
         """Per term unit a multiplier of the rounded activation by the perforated weight (ROUP: act_width x

@@ -3,12 +3,15 @@ neither power-of-two nor ternary (``quantized_bits``, float, BatchNorm folded in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from toolchain.kernels.base import Kernel, WeightArray
 from toolchain.kernels.plan import DotCore, DotPlan
+
+if TYPE_CHECKING:
+    from toolchain.rtl.verilog import RtlUnit
 
 CONFIG_TEMPLATE = """struct config{index} : nnet::arith::dot_config {{
 {dot_config}
@@ -58,6 +61,14 @@ class MultKernel(Kernel):
         terms = self.generated_terms(plan)
         return [Op("mult", (plan.x_type.width, self.word_bits(plan)), terms), Op("add", (plan.acc_type_width,), terms),
                 *self.weight_rom_ops(plan)]
+
+    def rtl_layer(self, plan: DotPlan, name: str) -> RtlUnit:
+        """Constant-weight multiply-accumulate with the weight codes on the accumulator grid (``w << pre_shift``):
+        ``toolchain.rtl.dot.mac_dot``; a zero weight generates no term."""
+        from toolchain.rtl.dot import mac_dot
+
+        return mac_dot(plan.encoding, plan.bias_acc, plan.x_type.width, plan.x_type.signed, plan.acc_type_width,
+                       name)
 
 
 KERNEL = MultKernel()

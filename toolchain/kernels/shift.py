@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from toolchain.arith import pot
 from toolchain.kernels.base import Kernel, WeightArray
 from toolchain.kernels.plan import DotCore, DotPlan
+
+if TYPE_CHECKING:
+    from toolchain.rtl.verilog import RtlUnit
 
 CONFIG_TEMPLATE = """struct config{index} : nnet::arith::bitshift_config {{
 {dot_config}
@@ -105,6 +108,15 @@ class ShiftKernel(Kernel):
         max_shift = int(enc.shifts.max()) if enc.shifts.size else 0
         width = min(plan.x_type.width + max_shift, acc)
         return [Op("shift", (width, max_shift), terms), Op("add", (acc,), terms), *self.weight_rom_ops(plan)]
+
+    def rtl_layer(self, plan: DotPlan, name: str) -> RtlUnit:
+        """Bitshift-accumulate with the constant shifts and signs (pre_shift included): ``toolchain.rtl.dot.pot_dot``;
+        a zero weight generates no term."""
+        from toolchain.rtl.dot import pot_dot
+
+        enc: ShiftEncoding = plan.encoding
+        return pot_dot(enc.shifts, enc.signs, plan.bias_acc, plan.x_type.width, plan.x_type.signed,
+                       plan.acc_type_width, name)
 
 
 KERNEL = ShiftKernel()
