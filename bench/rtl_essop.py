@@ -15,7 +15,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from toolchain.rtl.cost import CellCount, cost
-from toolchain.rtl.essop import essop_array, essop_lfsr, exact_outer_product
+from toolchain.rtl.essop import essop_array, essop_lfsr, essop_scaler, exact_outer_product
 from toolchain.rtl.verilog import RtlUnit
 
 WIDTH = 8  # magnitude code / LFSR width
@@ -35,6 +35,9 @@ def _units() -> list[tuple[str, RtlUnit, bool]]:
         jobs.append((f"ESSOP cell BL{bl}", essop_array(1, 1, bl, WIDTH), True))
         jobs.append((f"ESSOP {ARRAY}x{ARRAY} BL{bl}", essop_array(ARRAY, ARRAY, bl, WIDTH), True))
     jobs.append(("ESSOP cell BL64 W16 (ref)", essop_array(1, 1, 64, 16), True))  # the reference's default registers
+    # the per-vector front ends that turn the 8-bit x (unsigned) / delta (signed) codes into magnitude codes
+    jobs.append((f"scaler x {ARRAY} x u8", essop_scaler(ARRAY, 8, False, WIDTH), True))
+    jobs.append((f"scaler delta {ARRAY} x s8", essop_scaler(ARRAY, 8, True, WIDTH), True))
     for n in (1, ARRAY):
         label = "exact cell" if n == 1 else f"exact {n}x{n}"
         jobs.append((f"{label} -nodsp", exact_outer_product(n, n), False))
@@ -52,7 +55,7 @@ def section() -> str:
              f"{'unit':<26} {'cells':>5} {'LUT':>6} {'CARRY4':>6} {'FF':>6} {'DSP':>4} {'LUT/cell':>8} "
              f"{'FF/cell':>7} {'clk/upd':>7} {'LUT*clk/cell':>12}"]
     for (label, unit, _), c in zip(jobs, counts):
-        cells = unit.params.get("n_in", 1) * unit.params.get("n_out", 1)
+        cells = unit.params.get("n", 1) * unit.params.get("n_in", 1) * unit.params.get("n_out", 1)
         cycles = unit.params.get("cycles_per_update")
         per_lut, per_ff = c.lut / cells, c.ff / cells
         cyc = "-" if cycles is None else str(cycles)
@@ -67,17 +70,26 @@ def section() -> str:
         marginal = (arr.lut - one.lut) / (cells - 1)
         lines.append(f"BL{bl}: marginal cost of one more cell in the array (LUT) = ({arr.lut} - {one.lut}) / "
                      f"{cells - 1} = {marginal:.1f}; the LFSRs, control and comparators are shared by a row/column.")
+    front = by[f"scaler x {ARRAY} x u8"].lut + by[f"scaler delta {ARRAY} x s8"].lut
+    for bl in (16, 64):
+        total = by[f"ESSOP {ARRAY}x{ARRAY} BL{bl}"].lut + front
+        lines.append(f"BL{bl}: {ARRAY}x{ARRAY} ESSOP from 8-bit codes (array + both scalers) = {total} LUT, "
+                     f"{total / cells:.1f} LUT/cell, vs exact {ARRAY}x{ARRAY} -nodsp "
+                     f"{by[f'exact {ARRAY}x{ARRAY} -nodsp'].lut} LUT; per update: {total * (bl + 1)} vs "
+                     f"{by[f'exact {ARRAY}x{ARRAY} -nodsp'].lut} LUT*clk.")
     lines += [
         "clk/upd: clocks per outer-product update (ESSOP: BL time steps + 1 load; exact: 1, pipelined).",
         "LUT*clk/cell: LUTs per cell times clocks per update, a crude area-time product at equal clock "
         "(ESSOP needs BL+1 times as many cells as the exact array for the same updates per second).",
+        "scaler: per-vector leading-one detector + rounding shift (cells = vector elements), shared by a "
+        "row or column of the array, like the LFSRs; it can serve every update since it runs in one clock.",
         "LFSR alone: one 8-bit leap-forward register; every ESSOP unit holds two (x and delta). "
         "W16 (ref): 16-bit codes and registers, the reference's defaults.",
         "exact DSP: yosys puts the multiply and its output register into the DSP48E1 (its P register), "
         "so 0 LUT / 0 FF there is real, but a DSP48E1 is a hard block and not comparable to LUTs.",
         "FF: the ESSOP units hold their input codes for the BL steps ((n_in + n_out) * (W + 1) FFs) and signed "
         "counts (log2 BL + 2 FFs per cell); the exact units register only their products.",
-        "Not in the ESSOP units: per-vector power-of-two scaling to codes and the final shift / weight write-back "
+        "Not costed: the final shift of the counts onto the weight grid and the weight write-back "
         "(in both designs the weight memory and its adder are outside the unit).",
         f"paper: {PAPER_CLAIM}",
         f"note: {CAVEAT}",

@@ -58,12 +58,18 @@ module {{NAME}} #(
     end
 
     // ---- q = round(|code| * 2^(W-1) / 2^lead), half up: add 2^(lead-1), then shift right by lead.
-    // For lead <= W-1 the added half falls on zero bits below the result and changes nothing, as it should.
-    wire [SW-1:0] half = {{SW-1{1'b0}}, 1'b1} << lead_c >> 1;  // 2^(lead-1); 0 when lead = 0
+    // For lead <= W-1 the added half falls on zero bits below the result and changes nothing, so the adder
+    // is only built when codes are wider than the magnitude codes (CW > W).
     wire [N*QW-1:0] q_c;
     generate
         for (k = 0; k < N; k = k + 1) begin : g_quant
-            wire [SW-1:0] scaled = {1'b0, mag[k*CW +: CW], {W-1{1'b0}}} + half;
+            wire [SW-1:0] scaled;
+            if (CW <= W) begin : g_no_round  // lead <= CW-1 <= W-1: the half always falls on zero bits
+                assign scaled = {1'b0, mag[k*CW +: CW], {W-1{1'b0}}};
+            end else begin : g_round
+                wire [SW-1:0] half = {{SW-1{1'b0}}, 1'b1} << lead_c >> 1;  // 2^(lead-1); 0 when lead = 0
+                assign scaled = {1'b0, mag[k*CW +: CW], {W-1{1'b0}}} + half;
+            end
             // |code| < 2^(lead+1), so q <= 2^W: the bits of `rounded` above QW are always 0 and not read
             /* verilator lint_off UNUSEDSIGNAL */
             wire [SW-1:0] rounded = scaled >> lead_c;
