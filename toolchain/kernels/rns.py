@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from toolchain.errors import ArithValueError
 from toolchain.kernels.base import Kernel, Option, WeightArray
 from toolchain.kernels.fold import Fold, fold_order
 from toolchain.kernels.plan import DotCore, DotPlan
+
+if TYPE_CHECKING:
+    from toolchain.rtl.verilog import RtlUnit
 
 CONFIG_TEMPLATE = """struct config{index} : nnet::arith::rns_config {{
 {dot_config}
@@ -144,6 +147,21 @@ class RNSKernel(Kernel):
         if rns.dynamic_range(plan.encoding.moduli) > 2 * plan.exact_bounds[2]:
             return super().fast_accumulate(plan, cols)
         return self.accumulate(plan, np.asarray(cols, dtype=np.int64))
+
+    def rtl_layer(self, plan: DotPlan, name: str) -> RtlUnit:
+        """Verilog of the layer (``toolchain.rtl.rns.rns_dense``): forward converters on the inputs, per modulus a
+        modular channel per output with the constant weight residues (a zero residue generates no term), the
+        plan's CRT or mixed-radix reverse converter per output, ``<< pre_shift`` and the bias.  Moduli of another
+        kind than 2^n, 2^n - 1, 2^n + 1 (or above 2^16 + 1): UnsupportedError naming the layer."""
+        from toolchain.errors import UnsupportedError
+        from toolchain.rtl.rns import rns_dense
+
+        enc: RNSEncoding = plan.encoding
+        try:
+            return rns_dense(enc.residues, enc.moduli, plan.x_type.width, plan.x_type.signed, enc.reverse,
+                             plan.pre_shift, plan.bias_acc, plan.acc_type_width, name)
+        except ArithValueError as exc:
+            raise UnsupportedError(f"layer {plan.layer}: {exc}", layer=plan.layer) from None
 
     def weight_arrays(self, plan: DotPlan) -> list[WeightArray]:
         """The weight residues in fold order with the channels innermost, ``[ri][d][s][t][j]``: a fold step
