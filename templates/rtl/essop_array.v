@@ -70,7 +70,7 @@ module {{NAME}} #(
 
     // ---- shared random numbers: one leap-forward LFSR per vector, two different polynomials.
     // The same registers as toolchain.rtl.essop.essop_lfsr (templates/rtl/essop_lfsr.v), written inline so
-    // that the array is one flat module: per step LEAP single-bit shifts of LFSR, as one XOR network.
+    // that the array is one flat module: per step LEAP single-bit shifts of arith.essop.LFSR, one XOR network.
     localparam [W-1:0] MASK_X = {{MASK_X}}, SEED_X = {{SEED_X}};  // feedback mask: bit (W - t) per tap t
     localparam [W-1:0] MASK_D = {{MASK_D}}, SEED_D = {{SEED_D}};
     localparam         LEAP   = {{LEAP}};
