@@ -106,7 +106,7 @@ def rns_forward(moduli: Sequence[int], width: int, name: str | None = None) -> R
 
 def _check_residues(values: Any, m: int, what: str) -> np.ndarray:
     arr = np.asarray(values)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+    if arr.size and (arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer)):
         raise ArithValueError(f"RNS RTL parameter {what} must hold integers, got dtype {arr.dtype}")
     arr = arr.astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() >= m):
