@@ -99,6 +99,20 @@ def test_layer_simulates_equal_to_the_kernel(case: int) -> None:
     assert np.array_equal(out[:, -1], np.broadcast_to(plan.bias_acc[-1], (len(cols),)))  # all-zero column
 
 
+@needs_iverilog
+def test_conv_pixel_with_per_kernel_multipliers() -> None:
+    """A 3x1 Conv over 3 channels (n_in 9 in patch order): the per-kernel ROUP index repeats at every tap."""
+    rng = np.random.default_rng(21)
+    x_type = FixedType(8, 2, True)
+    geometry = Geometry(in_height=5, in_width=1, n_chan=3, filt_height=3, out_height=3)
+    core = dot_core("conv", geometry, x_type, rng.integers(-128, 128, (3, 1, 3, 2)) / 64.0, np.array([0.5, -1.0]))
+    spec = {"multipliers": ["roup(1,3)", "exact", "roup(3,6)"], "index": [[0, 1, 2], [2, 2, 1]]}
+    plan = build_plan(core, kernels.get("approx"), {"approx": parse_approx(spec)})
+    cols = _inputs(x_type, plan.n_in, seed=22)
+    out = simulate_ports(plan.kernel.rtl_layer(plan, "conv_pixel"), {"x": cols})["acc"]
+    assert np.array_equal(out, plan.kernel.accumulate(plan, cols) + plan.bias_acc[None, :])
+
+
 @needs_verilator
 @pytest.mark.parametrize("case", [0, 1, 3, 4, 5, 6, 7])
 def test_layers_are_lint_clean(case: int) -> None:
