@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import math
 import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +22,7 @@ from toolchain.errors import ArithValueError, UnsupportedError
 from toolchain.kernels.plan import Geometry, build_plan, dot_core
 from toolchain.rtl.rns import check_moduli, rns_channel, rns_dense, rns_forward, rns_reverse
 from toolchain.rtl.sim import simulate_ports
+from toolchain.rtl.verilog import RtlUnit
 
 pytestmark = pytest.mark.xdist_group("rtl")
 
@@ -206,6 +210,43 @@ def test_zero_weight_residues_generate_no_hardware() -> None:
     assert (with_zeros.lut, with_zeros.carry4) == (without.lut, without.carry4)
     rotated, plain = cost(rns_channel(31, [4, 19]), dsp=False), cost(rns_channel(31, [1, 19]), dsp=False)
     assert (rotated.lut, rotated.carry4) == (plain.lut, plain.carry4)
+
+
+def _yosys_netlist(unit: RtlUnit) -> RtlUnit:
+    """``unit`` as yosys elaborates and synthesises it (generic gates, flattened), with the same ports: Icarus and
+    yosys must agree on every parameter and constant function (yosys once read instance parameters inside constant
+    functions as their defaults; the simulation of the source alone did not show it)."""
+    with tempfile.TemporaryDirectory(prefix="arith4ml_rns_net_") as tmp:
+        work = Path(tmp)
+        source = unit.write(work)
+        subprocess.run(["yosys", "-q", "-p", f"read_verilog {source.name}; synth -flatten -top {unit.name}; "
+                        "write_verilog -noattr netlist.v"], cwd=work, check=True, capture_output=True, timeout=600)
+        return RtlUnit(unit.name, (work / "netlist.v").read_text(), unit.ports, unit.params)
+
+
+@needs_yosys
+@needs_iverilog
+def test_yosys_netlists_equal_the_reference() -> None:
+    """What yosys costs is what was simulated: the synthesised channels, converters and a layer, against the
+    reference."""
+    rng = _rng(99)
+    for m in (31, 32, 33):
+        weights = rng.integers(0, m, 10)
+        x = rng.integers(0, m, (300, 10))
+        y = simulate_ports(_yosys_netlist(rns_channel(m, weights)), {"x": x})["y"]
+        assert np.array_equal(y, (x @ weights) % m), m
+    codes = np.arange(-128, 128)
+    r = simulate_ports(_yosys_netlist(rns_forward((31, 32, 33), 8)), {"x": codes})["r"]
+    assert np.array_equal(r.T, np.stack([ref.to_residue_fold(codes, 8, m) for m in (31, 32, 33)]))
+    values = np.r_[rng.integers(-16367, 16368, 300), -16368, 16367, 0, -1]
+    residues = np.stack([np.mod(values, m) for m in (31, 32, 33)])
+    for method, reference in (("crt", ref.crt_division_free), ("mrc", ref.mrc_division_free)):
+        x = simulate_ports(_yosys_netlist(rns_reverse((31, 32, 33), method)), {"r": residues.T})["x"]
+        assert np.array_equal(x, reference(residues, (31, 32, 33))), method
+    plan = _layer_plan(*LAYER_CASES[1], 1)
+    cols = rng.integers(plan.x_type.min_code, plan.x_type.max_code + 1, (300, plan.n_in))
+    acc = simulate_ports(_yosys_netlist(plan.kernel.rtl_layer(plan, "dense_net")), {"x": cols})["acc"]
+    assert np.array_equal(acc, plan.kernel.accumulate(plan, cols) + plan.bias_acc)
 
 
 # ---------------------------------------------------------------------------------------------- bad parameters

@@ -15,6 +15,9 @@ module {{NAME}} #(
     parameter N_IN  = {{N_IN}},   // terms
     parameter WW    = {{WW}},     // bits of one field of WEIGHTS (>= bits(M - 1))
     parameter OUT_W = {{OUT_W}},  // output width (>= bits(M - 1); zero-extended)
+    // width of the binary sum, from the weights (toolchain.rtl.rns.channel_sum_width): 2^N truncates to N bits;
+    // 2^N - 1 adds one word < 2^N per set weight bit; 2^N + 1 adds x w_i <= 2^N w_i (plus one spare bit)
+    parameter SW    = {{SW}},
     parameter [N_IN*WW-1:0] WEIGHTS = {{WEIGHTS}}  // w_i = WEIGHTS[i*WW +: WW], each in [0, M)
 ) (
     // inputs whose weight residue is 0 are not read (that is the saving); nor, for 2^N, bits shifted out
@@ -36,28 +39,9 @@ module {{NAME}} #(
             else kind_of = 2;
         end
     endfunction
-    // set bits of all weights (the shifted words the sum adds) and the sum of the weights
-    function integer weight_bits(input [N_IN*WW-1:0] w);
-        integer k;
-        begin
-            weight_bits = 0;
-            for (k = 0; k < N_IN * WW; k = k + 1) weight_bits = weight_bits + (w[k] ? 1 : 0);
-        end
-    endfunction
-    function integer weight_sum(input [N_IN*WW-1:0] w);
-        integer k;
-        begin
-            weight_sum = 0;
-            for (k = 0; k < N_IN * WW; k = k + 1) weight_sum = weight_sum + (w[k] ? (1 << (k % WW)) : 0);
-        end
-    endfunction
     localparam KIND = kind_of(M);
     localparam RW   = bits_for(M - 1);
     localparam N    = (KIND == 2) ? RW - 1 : RW;
-    // width of the binary sum: 2^N truncates to N bits; 2^N - 1 adds weight_bits words < 2^N; 2^N + 1 adds
-    // x w_i <= 2^N w_i (one spare bit keeps the zero-extension of x well formed)
-    localparam SW = (KIND == 0) ? N : (KIND == 1) ? N + bits_for(weight_bits(WEIGHTS))
-                                    : RW + bits_for(weight_sum(WEIGHTS));
 
     // part[k]: the running sum after weight bit k (bit b of w_i is k = i*WW + b); a chain, not a loop
     /* verilator lint_off UNOPTFLAT */

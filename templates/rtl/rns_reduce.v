@@ -75,48 +75,53 @@ module {{PREFIX}}_reduce #(
     localparam KIND = kind_of(M);
     localparam RW   = bits_for(M - 1);              // residue width: N, or N + 1 for 2^N + 1
     localparam N    = (KIND == 2) ? RW - 1 : RW;    // chunk width
-    localparam MASK = (1 << N) - 1;
 
+    // The functions take every constant they use as an argument (n: chunk width, kind, m): yosys evaluates a
+    // constant function that reads a module parameter with the parameter's default value, not the instance's.
     // largest value of chunk k of a w-bit input: a full chunk, or the top chunk's remaining bits
-    function integer chunk_max(input integer w, input integer k);
+    function integer chunk_max(input integer w, input integer k, input integer n);
         begin
-            chunk_max = (k < (w + N - 1) / N - 1) ? MASK : (1 << (w - N * k)) - 1;
+            chunk_max = (k < (w + n - 1) / n - 1) ? (1 << n) - 1 : (1 << (w - n * k)) - 1;
         end
     endfunction
-    // largest sum of the even (parity 0) or odd (parity 1) chunks of a w-bit input
-    function integer chunk_sum(input integer w, input integer parity, input integer all);
+    // largest sum of the even (parity 0) or odd (parity 1) chunks, or of all chunks, of a w-bit input
+    function integer chunk_sum(input integer w, input integer n, input integer parity, input integer all);
         integer k;
         begin
             chunk_sum = 0;
-            for (k = 0; k < (w + N - 1) / N; k = k + 1)
-                if (all != 0 || k % 2 == parity) chunk_sum = chunk_sum + chunk_max(w, k);
+            for (k = 0; k < (w + n - 1) / n; k = k + 1)
+                if (all != 0 || k % 2 == parity) chunk_sum = chunk_sum + chunk_max(w, k, n);
         end
     endfunction
-    // 2^N + 1: the multiple of M added so that even - odd + offset >= 0
-    function integer offset_of(input integer w);
+    // 2^N + 1: the multiple of m added so that even - odd + offset >= 0
+    function integer offset_of(input integer w, input integer n, input integer kind, input integer m);
         begin
-            offset_of = (KIND == 2) ? (chunk_sum(w, 1, 0) + M - 1) / M * M : 0;
+            offset_of = (kind == 2) ? (chunk_sum(w, n, 1, 0) + m - 1) / m * m : 0;
         end
     endfunction
     // does a w-bit value need another fold before the final step?
-    function integer needs_fold(input integer w);
+    function integer needs_fold(input integer w, input integer n, input integer kind);
         begin
-            needs_fold = ((KIND == 1 && w > N + 1) || (KIND == 2 && w > 2 * N)) ? 1 : 0;
+            needs_fold = ((kind == 1 && w > n + 1) || (kind == 2 && w > 2 * n)) ? 1 : 0;
         end
     endfunction
-    function integer next_width(input integer w);
+    function integer next_width(input integer w, input integer n, input integer kind, input integer m);
         begin
-            if (needs_fold(w) == 0) next_width = w;
-            else if (KIND == 1) next_width = bits_for(chunk_sum(w, 0, 1));
-            else next_width = bits_for(chunk_sum(w, 0, 0) + offset_of(w));
+            if (needs_fold(w, n, kind) == 0) next_width = w;
+            else if (kind == 1) next_width = bits_for(chunk_sum(w, n, 0, 1));
+            else next_width = bits_for(chunk_sum(w, n, 0, 0) + offset_of(w, n, kind, m));
         end
     endfunction
 
     // up to four folds (enough for 64-bit inputs with N >= 2); a stage that is not needed is a wire
-    localparam W1 = next_width(IN_W);
-    localparam W2 = next_width(W1);
-    localparam W3 = next_width(W2);
-    localparam W4 = next_width(W3);
+    localparam W1 = next_width(IN_W, N, KIND, M);
+    localparam W2 = next_width(W1, N, KIND, M);
+    localparam W3 = next_width(W2, N, KIND, M);
+    localparam W4 = next_width(W3, N, KIND, M);
+    localparam OFF1 = offset_of(IN_W, N, KIND, M);
+    localparam OFF2 = offset_of(W1, N, KIND, M);
+    localparam OFF3 = offset_of(W2, N, KIND, M);
+    localparam OFF4 = offset_of(W3, N, KIND, M);
     /* verilator lint_off UNUSEDSIGNAL */
     wire [W1-1:0] v1;
     wire [W2-1:0] v2;
@@ -125,26 +130,26 @@ module {{PREFIX}}_reduce #(
     /* verilator lint_on UNUSEDSIGNAL */
     wire [RW-1:0] res;  // the residue, in [0, M)
     generate
-        if (needs_fold(IN_W) != 0) begin : g_fold1
-            {{PREFIX}}_fold #(.N(N), .IN_W(IN_W), .OUT_W(W1), .ALTERNATE(KIND == 2), .OFFSET(offset_of(IN_W)))
+        if (needs_fold(IN_W, N, KIND) != 0) begin : g_fold1
+            {{PREFIX}}_fold #(.N(N), .IN_W(IN_W), .OUT_W(W1), .ALTERNATE(KIND == 2), .OFFSET(OFF1))
                 u_fold (.v(v), .s(v1));
         end else begin : g_pass1
             assign v1 = v;
         end
-        if (needs_fold(W1) != 0) begin : g_fold2
-            {{PREFIX}}_fold #(.N(N), .IN_W(W1), .OUT_W(W2), .ALTERNATE(KIND == 2), .OFFSET(offset_of(W1)))
+        if (needs_fold(W1, N, KIND) != 0) begin : g_fold2
+            {{PREFIX}}_fold #(.N(N), .IN_W(W1), .OUT_W(W2), .ALTERNATE(KIND == 2), .OFFSET(OFF2))
                 u_fold (.v(v1), .s(v2));
         end else begin : g_pass2
             assign v2 = v1;
         end
-        if (needs_fold(W2) != 0) begin : g_fold3
-            {{PREFIX}}_fold #(.N(N), .IN_W(W2), .OUT_W(W3), .ALTERNATE(KIND == 2), .OFFSET(offset_of(W2)))
+        if (needs_fold(W2, N, KIND) != 0) begin : g_fold3
+            {{PREFIX}}_fold #(.N(N), .IN_W(W2), .OUT_W(W3), .ALTERNATE(KIND == 2), .OFFSET(OFF3))
                 u_fold (.v(v2), .s(v3));
         end else begin : g_pass3
             assign v3 = v2;
         end
-        if (needs_fold(W3) != 0) begin : g_fold4
-            {{PREFIX}}_fold #(.N(N), .IN_W(W3), .OUT_W(W4), .ALTERNATE(KIND == 2), .OFFSET(offset_of(W3)))
+        if (needs_fold(W3, N, KIND) != 0) begin : g_fold4
+            {{PREFIX}}_fold #(.N(N), .IN_W(W3), .OUT_W(W4), .ALTERNATE(KIND == 2), .OFFSET(OFF4))
                 u_fold (.v(v3), .s(v4));
         end else begin : g_pass4
             assign v4 = v3;
