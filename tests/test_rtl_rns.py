@@ -205,10 +205,13 @@ def test_zero_weight_residues_generate_no_hardware() -> None:
     a 2^n - 1 channel's constant products are rotations: a weight of 2^b costs no more than a weight of 1."""
     from toolchain.rtl import cost
 
-    with_zeros = cost(rns_channel(31, [0, 7, 0, 0, 19, 0]), dsp=False)
-    without = cost(rns_channel(31, [7, 19]), dsp=False)
-    assert (with_zeros.lut, with_zeros.carry4) == (without.lut, without.carry4)
-    rotated, plain = cost(rns_channel(31, [4, 19]), dsp=False), cost(rns_channel(31, [1, 19]), dsp=False)
+    def flat_cost(weights: list[int]):
+        unit = rns_channel(31, weights, name="rns_channel_cost")  # one name: the same module names in every run
+        return cost(_yosys_flat(unit), dsp=False)
+
+    with_zeros, without = flat_cost([0, 7, 0, 0, 19, 0]), flat_cost([7, 19])
+    assert with_zeros.lut > 0 and (with_zeros.lut, with_zeros.carry4) == (without.lut, without.carry4)
+    rotated, plain = flat_cost([4, 19]), flat_cost([1, 19])
     assert (rotated.lut, rotated.carry4) == (plain.lut, plain.carry4)
 
 
@@ -224,6 +227,18 @@ def _yosys_netlist(unit: RtlUnit) -> RtlUnit:
         return RtlUnit(unit.name, (work / "netlist.v").read_text(), unit.ports, unit.params)
 
 
+def _yosys_flat(unit: RtlUnit) -> RtlUnit:
+    """``unit`` as one module (yosys ``proc; flatten``, operators kept): ``cost`` reads only the top module of
+    the ``stat`` report, so a unit with sub-modules is costed flattened."""
+    with tempfile.TemporaryDirectory(prefix="arith4ml_rns_flat_") as tmp:
+        work = Path(tmp)
+        source = unit.write(work)
+        subprocess.run(["yosys", "-q", "-p", f"read_verilog {source.name}; hierarchy -top {unit.name}; proc; "
+                        "flatten; opt_clean; write_verilog -noattr flat.v"], cwd=work, check=True,
+                       capture_output=True, timeout=600)
+        return RtlUnit(unit.name, (work / "flat.v").read_text(), unit.ports, unit.params)
+
+
 @needs_yosys
 @needs_iverilog
 def test_yosys_netlists_equal_the_reference() -> None:
@@ -233,8 +248,9 @@ def test_yosys_netlists_equal_the_reference() -> None:
     for m in (31, 32, 33):
         weights = rng.integers(0, m, 10)
         x = rng.integers(0, m, (300, 10))
-        y = simulate_ports(_yosys_netlist(rns_channel(m, weights)), {"x": x})["y"]
-        assert np.array_equal(y, (x @ weights) % m), m
+        for elaborated in (_yosys_netlist, _yosys_flat):  # synthesised, and as the bench costs it
+            y = simulate_ports(elaborated(rns_channel(m, weights)), {"x": x})["y"]
+            assert np.array_equal(y, (x @ weights) % m), (m, elaborated.__name__)
     codes = np.arange(-128, 128)
     r = simulate_ports(_yosys_netlist(rns_forward((31, 32, 33), 8)), {"x": codes})["r"]
     assert np.array_equal(r.T, np.stack([ref.to_residue_fold(codes, 8, m) for m in (31, 32, 33)]))
