@@ -122,6 +122,14 @@ def section() -> str:
                      f"{r.lut:>5} / {r.carry4:<4} {bin_text:>14} {ratio:>10}")
         if b is not None and r.lut < b.lut:
             breakeven.append(n_in)
+    pairs = list(zip(LAYER_N_IN, LAYER_N_IN[1:]))
+    for kind in ("rns", "binary"):
+        if all(by[f"{kind} dense {n}"] is not None for n in LAYER_N_IN):
+            marginal = [(by[f"{kind} dense {b}"].lut - by[f"{kind} dense {a}"].lut) / ((b - a) * LAYER_N_OUT)
+                        for a, b in pairs]
+            lines.append(f"{kind}: LUTs per added weight term between the sizes "
+                         f"({', '.join(f'{a}->{b}' for a, b in pairs)}): "
+                         f"{', '.join(f'{v:.1f}' for v in marginal)}")
     if any(by[f"binary dense {n}"] is None for n in LAYER_N_IN):
         lines.append(f"break-even: {BASELINE_MISSING}.")
     elif breakeven:

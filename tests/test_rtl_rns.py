@@ -20,7 +20,7 @@ from toolchain.arith import rns as ref
 from toolchain.arith.fixed import FixedType
 from toolchain.errors import ArithValueError, UnsupportedError
 from toolchain.kernels.plan import Geometry, build_plan, dot_core
-from toolchain.rtl.rns import check_moduli, rns_channel, rns_dense, rns_forward, rns_reverse
+from toolchain.rtl.rns import check_moduli, rns_channel, rns_dense, rns_forward, rns_reverse, signed_residues
 from toolchain.rtl.sim import simulate_ports
 from toolchain.rtl.verilog import RtlUnit
 
@@ -177,6 +177,12 @@ def test_layer_cases_cover_the_datapath_variants() -> None:
     assert any(not p.x_type.signed for p in plans) and any(p.pre_shift > 0 for p in plans)
     vw = [math.prod(p.encoding.moduli).bit_length() + 1 for p in plans]
     assert any(p.acc_type_width < v for p, v in zip(plans, vw)) and any(p.acc_type_width > v for p, v in zip(plans, vw))
+
+
+def test_small_negative_weights_are_held_negated() -> None:
+    """-1 (residue m - 1, all bits set for 2^n - 1) is held as 1 with the input negated; 16 stays as it is."""
+    assert signed_residues(31, [30, 1, 0, 16, 29]) == ([1, 1, 0, 16, 2], [1, 0, 0, 0, 1])
+    assert signed_residues(32, [31, 24]) == ([1, 8], [1, 1])
 
 
 # ---------------------------------------------------------------------------------------------- lint

@@ -3,7 +3,9 @@
 // an RNS layer instantiates the module once per (modulus, output) with its weight residues.
 //
 // Each constant product w_i x_i is the sum of x_i shifted by the set bits b of w_i (shift-and-add), so a zero
-// weight residue, and every zero bit of one, generates no adder (generate if).  Per kind of M:
+// weight residue, and every zero bit of one, generates no adder (generate if).  A residue with fewer set bits as
+// M - w_i (a small negative weight: M - 1 is -1) is held negated: w_i x_i = (M - w_i)(M - x_i) (mod M), and
+// M - x_i is ~x_i for 2^N - 1 (free), -x_i for 2^N, one subtract for 2^N + 1.  Per kind of M:
 //   2^N     : x 2^b mod 2^N keeps the low N bits of x << b; the whole sum is on N bits (truncation);
 //   2^N - 1 : x 2^b mod (2^N - 1) is x rotated left by b (wires, no logic); the rotated words are summed;
 //   2^N + 1 : the shifted words are summed in binary (lazily, as nnet_rns.h's channel sums products) and
@@ -16,9 +18,10 @@ module {{NAME}} #(
     parameter WW    = {{WW}},     // bits of one field of WEIGHTS (>= bits(M - 1))
     parameter OUT_W = {{OUT_W}},  // output width (>= bits(M - 1); zero-extended)
     // width of the binary sum, from the weights (toolchain.rtl.rns.channel_sum_width): 2^N truncates to N bits;
-    // 2^N - 1 adds one word < 2^N per set weight bit; 2^N + 1 adds x w_i <= 2^N w_i (plus one spare bit)
+    // 2^N - 1 adds one word < 2^N per set weight bit; 2^N + 1 adds x w_i <= (2^N + 1) w_i < 2^(N+1) w_i
     parameter SW    = {{SW}},
-    parameter [N_IN*WW-1:0] WEIGHTS = {{WEIGHTS}}  // w_i = WEIGHTS[i*WW +: WW], each in [0, M)
+    parameter [N_IN*WW-1:0] WEIGHTS = {{WEIGHTS}},  // w_i (or M - w_i) = WEIGHTS[i*WW +: WW], in [0, M)
+    parameter [N_IN-1:0]    NEGATE  = {{NEGATE}}    // bit i: WEIGHTS holds M - w_i, the term is (M - x_i)(M - w_i)
 ) (
     // inputs whose weight residue is 0 are not read (that is the saving); nor, for 2^N, bits shifted out
     /* verilator lint_off UNUSEDSIGNAL */
@@ -42,6 +45,7 @@ module {{NAME}} #(
     localparam KIND = kind_of(M);
     localparam RW   = bits_for(M - 1);
     localparam N    = (KIND == 2) ? RW - 1 : RW;
+    localparam [RW-1:0] M_R = M[RW-1:0];  // M on RW bits (0 for 2^N)
 
     // part[k]: the running sum after weight bit k (bit b of w_i is k = i*WW + b); a chain, not a loop
     /* verilator lint_off UNOPTFLAT */
@@ -52,8 +56,16 @@ module {{NAME}} #(
     generate
         for (i = 0; i < N_IN; i = i + 1) begin : g_term
             /* verilator lint_off UNUSEDSIGNAL */
-            wire [RW-1:0] xi = x[i*RW +: RW];  // unread when w_i = 0
+            wire [RW-1:0] x_in = x[i*RW +: RW];  // unread when w_i = 0
+            wire [RW-1:0] xi;                    // x_i, or M - x_i for a negated weight
             /* verilator lint_on UNUSEDSIGNAL */
+            if (NEGATE[i] && KIND == 1) begin : g_not  // 2^N - 1 - x: the N-bit complement
+                assign xi = ~x_in;
+            end else if (NEGATE[i]) begin : g_neg      // M - x on RW bits (for 2^N: -x modulo 2^N)
+                assign xi = M_R - x_in;
+            end else begin : g_pos
+                assign xi = x_in;
+            end
             for (b = 0; b < WW; b = b + 1) begin : g_bit
                 if (WEIGHTS[i*WW + b] && b < N + (KIND == 2 ? 1 : 0)) begin : g_add
                     wire [SW-1:0] word;

@@ -19,7 +19,9 @@ module {{NAME}} #(
     parameter ACC_W     = {{ACC_W}},      // accumulator width
     parameter PRE_SHIFT = {{PRE_SHIFT}},  // shift of the dot product onto the accumulator grid
     parameter [NM*32-1:0] MODULI = {{MODULI}},              // m_j = MODULI[j*32 +: 32]
-    parameter [NM*N_OUT*N_IN*RW-1:0] RESIDUES = {{RESIDUES}},  // |w[i][o]|_{m_j} at ((j*N_OUT + o)*N_IN + i)*RW
+    // |w[i][o]|_{m_j} (or m_j minus it, where NEGATES says so) at ((j*N_OUT + o)*N_IN + i)*RW
+    parameter [NM*N_OUT*N_IN*RW-1:0] RESIDUES = {{RESIDUES}},
+    parameter [NM*N_OUT*N_IN-1:0] NEGATES = {{NEGATES}},    // channel (j, o)'s NEGATE at (j*N_OUT + o)*N_IN
     parameter [NM*N_OUT*32-1:0] SUM_WIDTHS = {{SUM_WIDTHS}},  // channel (j, o)'s sum width at (j*N_OUT + o)*32
     parameter [N_OUT*ACC_W-1:0] BIAS = {{BIAS}}            // bias on the accumulator grid, two's complement
 ) (
@@ -57,7 +59,8 @@ module {{NAME}} #(
             for (o = 0; o < N_OUT; o = o + 1) begin : g_output
                 localparam integer SW = SUM_WIDTHS[(j*N_OUT + o)*32 +: 32];
                 {{PREFIX}}_channel #(.M(MJ), .N_IN(N_IN), .WW(RW), .OUT_W(RW), .SW(SW),
-                                     .WEIGHTS(RESIDUES[(j*N_OUT + o)*N_IN*RW +: N_IN*RW]))
+                                     .WEIGHTS(RESIDUES[(j*N_OUT + o)*N_IN*RW +: N_IN*RW]),
+                                     .NEGATE(NEGATES[(j*N_OUT + o)*N_IN +: N_IN]))
                     u_channel (.x(xr), .y(y[(o*NM + j)*RW +: RW]));
             end
         end

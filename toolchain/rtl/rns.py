@@ -115,10 +115,21 @@ def _check_residues(values: Any, m: int, what: str) -> np.ndarray:
     return arr
 
 
+def signed_residues(m: int, residues: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(held, negate): each weight residue r as the channel holds it, r itself or ``m - r`` (negate 1) when that
+    has fewer set bits (fewer shifted words: a small negative weight's residue ``m - |w|`` becomes ``|w|``)."""
+    held, negate = [], []
+    for r in (int(v) for v in residues):
+        neg = r != 0 and bin(m - r).count("1") < bin(r).count("1")
+        held.append(m - r if neg else r)
+        negate.append(int(neg))
+    return held, negate
+
+
 def channel_sum_width(m: int, weights: Sequence[int]) -> int:
-    """Bits of a channel's binary sum before its reduction: n for ``2**n`` (the sum is taken modulo 2**n); for
-    ``2**n - 1`` n + bits(set bits of the weights) (one rotated word < 2**n per set bit); for ``2**n + 1``
-    (n + 1) + bits(sum of the weights) (x w_i <= 2**n w_i, plus one spare bit)."""
+    """Bits of a channel's binary sum before its reduction, for the held weights (:func:`signed_residues`): n for
+    ``2**n`` (the sum is taken modulo 2**n); for ``2**n - 1`` n + bits(set bits of the weights) (one rotated word
+    < 2**n per set bit); for ``2**n + 1`` (n + 1) + bits(sum of the weights) (x w_i <= (2**n + 1) w_i)."""
     kind = ref.modulus_kind(m)
     if kind.kind == "pow2":
         return kind.n
@@ -128,8 +139,9 @@ def channel_sum_width(m: int, weights: Sequence[int]) -> int:
 
 
 def _channel_text(name: str, prefix: str, m: int, weights: Sequence[int], ww: int, out_w: int) -> str:
+    held, negate = signed_residues(m, weights)
     return render("rns_channel.v", NAME=name, PREFIX=prefix, M=m, N_IN=len(weights), WW=ww, OUT_W=out_w,
-                  SW=channel_sum_width(m, weights), WEIGHTS=_unsigned_hex(weights, ww))
+                  SW=channel_sum_width(m, held), WEIGHTS=_unsigned_hex(held, ww), NEGATE=_unsigned_hex(negate, 1))
 
 
 def rns_channel(modulus: int, weights: Sequence[int], name: str | None = None) -> RtlUnit:
@@ -220,12 +232,15 @@ def rns_dense(residues: np.ndarray, moduli: Sequence[int], x_width: int, x_signe
     reverse_name = f"{name}_{method}"
     reverse_text, vw = _reverse_text(reverse_name, name, moduli, method, rw)
     # table order ((j * n_out + o) * n_in + i): one channel's weights are one contiguous slice
-    flat = np.transpose(res.astype(np.int64), (0, 2, 1)).reshape(-1).tolist()
-    sum_widths = [channel_sum_width(m, res[j, :, o].tolist()) for j, m in enumerate(moduli) for o in range(n_out)]
+    held = [signed_residues(m, res[j, :, o].tolist()) for j, m in enumerate(moduli) for o in range(n_out)]
+    flat = [r for weights, _ in held for r in weights]
+    negates = [bit for _, bits in held for bit in bits]
+    sum_widths = [channel_sum_width(m, weights) for (weights, _), m in
+                  zip(held, (m for m in moduli for _ in range(n_out)))]
     top = render("rns_dense.v", NAME=name, PREFIX=name, N_IN=n_in, N_OUT=n_out, XW=x_width,
                  X_SIGNED=int(bool(x_signed)), NM=len(moduli), RW=rw, VW=vw, ACC_W=acc_width, PRE_SHIFT=pre_shift,
                  MODULI=_unsigned_hex(moduli, MODULUS_FIELD), RESIDUES=_unsigned_hex(flat, rw),
-                 SUM_WIDTHS=_unsigned_hex(sum_widths, MODULUS_FIELD),
+                 SUM_WIDTHS=_unsigned_hex(sum_widths, MODULUS_FIELD), NEGATES=_unsigned_hex(negates, 1),
                  BIAS=packed_hex(bias, acc_width), MODULI_TEXT=", ".join(map(str, moduli)),
                  REVERSE=reverse_name, REVERSE_TEXT=method.upper())
     first = res[0, :, 0].tolist()  # the channel module's defaults (every instance overrides them)
@@ -237,4 +252,4 @@ def rns_dense(residues: np.ndarray, moduli: Sequence[int], x_width: int, x_signe
 
 
 __all__ = ["MAX_RTL_MODULUS", "channel_sum_width", "check_method", "check_moduli", "check_modulus", "residue_width",
-           "rns_channel", "rns_dense", "rns_forward", "rns_reverse"]
+           "rns_channel", "rns_dense", "rns_forward", "rns_reverse", "signed_residues"]
