@@ -159,16 +159,18 @@ def _elaborated_cells(unit, tmp: Path) -> tuple[dict[str, int], str]:
 
 @needs_yosys
 def test_zero_weights_generate_no_term_in_yosys(tmp_path: Path) -> None:
-    """The elaborated layer has, per output with T non-zero weights, T adds (T-1 in the tree, one for the bias)
-    and one subtract per -1 weight: zero weights leave no adder behind, before any optimisation."""
+    """The elaborated layer has one adder per non-zero weight, before any optimisation: per output with P
+    weights +1 and M weights -1, P - 1 + M - 1 adds in the two trees, one add of the bias to the +1 sum and one
+    subtract of the -1 sum (only the sums that exist): zero weights leave no adder behind."""
     plan = _plan(*LAYERS["s8_nk82"][:4], seed=120, zero_out=0, zero_in=5)
     unit = plan.kernel.rtl_layer(plan, "fc_terms")
     cells, log = _elaborated_cells(unit, tmp_path)
     assert "implicitly declared" not in log and "Warning" not in log, log[-800:]
     t = ternary.decode_nk(plan.encoding.codes, 8, 2, plan.n_in)
     assert np.count_nonzero(t) < t.size // 3  # (8,2): at most a quarter non-zero
-    assert cells.get("$add", 0) == np.count_nonzero(t)
-    assert cells.get("$sub", 0) == np.count_nonzero(t < 0)
+    with_neg = int(np.count_nonzero((t < 0).any(axis=0)))  # outputs with a -1 weight: one subtract each
+    assert cells.get("$sub", 0) == with_neg
+    assert cells.get("$add", 0) + cells.get("$sub", 0) == np.count_nonzero(t)
     assert set(cells) <= {"$add", "$sub"}  # shifts by constants are wiring
 
 
@@ -258,5 +260,5 @@ def test_bad_layer_parameters_raise() -> None:
 def test_generated_text_is_parameterised() -> None:
     plan = _plan(*LAYERS["s8_nk82"][:4], seed=120)
     text = plan.kernel.rtl_layer(plan, "fc_text").verilog
-    assert "module fc_text" in text and "parameter N_IN       = 20" in text and "g_sub" in text
+    assert "module fc_text" in text and "parameter N_IN       = 20" in text and "g_sign" in text
     assert not re.search(r"\{\{[A-Z]", text)  # every placeholder filled

@@ -4,7 +4,8 @@
 // t[i][o] in {-1, 0, +1} is weight i % N of group i / N of output o: the group's code (CODES, the layer's
 // (N,k) encoding) looks up its row of the codebook (PATTERNS).  Both tables are constants, so the lookup is
 // done while the module is elaborated (constant functions below), and a zero weight generates no term:
-// the terms of an output are only its non-zero weights, +-x[i] << SHIFTS[o], summed by a balanced adder tree.
+// the terms of an output are only its non-zero weights, x[i] << SHIFTS[o], summed by two balanced adder trees
+// (one for the +1 weights, one for the -1 weights, subtracted).
 // SHIFTS[o] is log2 of the output's weight magnitude plus the accumulator grid's pre-shift (wiring only).
 `timescale 1ns / 1ps
 module {{NAME}} #(
@@ -39,26 +40,26 @@ module {{NAME}} #(
         end
     endfunction
 
-    // non-zero weights of output o among inputs 0..i-1 (i = N_IN: all of them)
+    // weights of output o equal to SIGN (+1 or -1) among inputs 0..i-1 (i = N_IN: all of them)
     function integer terms_before;
-        input integer i, o;
+        input integer i, o, sign;
         integer j;
         begin
             terms_before = 0;
             for (j = 0; j < i; j = j + 1)
-                if (weight(j, o) != 0) terms_before = terms_before + 1;
+                if (weight(j, o) == sign) terms_before = terms_before + 1;
         end
     endfunction
 
-    // the input of the m-th non-zero weight of output o (m counts from 0 in input order)
+    // the input of the m-th weight equal to SIGN of output o (m counts from 0 in input order)
     function integer input_of_term;
-        input integer m, o;
+        input integer m, o, sign;
         integer j, seen;
         begin
             input_of_term = 0;
             seen = 0;
             for (j = 0; j < N_IN; j = j + 1)
-                if (weight(j, o) != 0) begin
+                if (weight(j, o) == sign) begin
                     if (seen == m) input_of_term = j;
                     seen = seen + 1;
                 end
@@ -71,7 +72,7 @@ module {{NAME}} #(
     /* verilator lint_off UNUSEDSIGNAL */
     wire [ACC_W-1:0] x_acc [0:N_IN-1];
     /* verilator lint_on UNUSEDSIGNAL */
-    genvar i, o, m;
+    genvar i, o, g, m;
     generate
         for (i = 0; i < N_IN; i = i + 1) begin : g_in
             /* verilator lint_off UNUSEDSIGNAL */
@@ -85,34 +86,52 @@ module {{NAME}} #(
             end
         end
 
-        // ---- per output: one term per non-zero weight, a balanced adder tree, the bias
+        // ---- per output: the terms of its +1 weights and of its -1 weights, each summed by an adder tree;
+        // acc = bias + (sum of the +1 terms) - (sum of the -1 terms).  Subtracting one sum costs one adder,
+        // where negating every -1 term would cost one per term.  A zero weight generates no term, no wire
+        // and no adder: the leaves are only the weights input_of_term finds.
         for (o = 0; o < N_OUT; o = o + 1) begin : g_out
-            localparam integer TERMS = terms_before(N_IN, o);
+            localparam integer N_POS = terms_before(N_IN, o, 1);   // +1 weights
+            localparam integer N_NEG = terms_before(N_IN, o, -1);  // -1 weights
             localparam [SHIFT_W-1:0] SHIFT = SHIFTS[o*SHIFT_W +: SHIFT_W];
             wire [ACC_W-1:0] bias_o = BIAS[o*ACC_W +: ACC_W];
-            if (TERMS == 0) begin : g_no_terms  // every weight of the output is zero
-                assign acc[o*ACC_W +: ACC_W] = bias_o;
-            end else begin : g_terms
-                // balanced adder tree in heap order: node m sums nodes 2m+1 and 2m+2; nodes TERMS-1..2*TERMS-2
-                // are the leaves, node 0 the root; depth ceil(log2 TERMS).  Leaf j is the j-th non-zero weight
-                // in input order, +-x[IN] << SHIFT: the leaves are found by input_of_term, so a zero weight
-                // generates no term, no wire and no adder.  Every node is a wire of its own generate block
-                // (not an array element) so that no signal feeds itself, even in name (verilator UNOPTFLAT);
-                // node wires are only referenced as g_node[..].s, one level deep (yosys 0.23 resolves that).
-                for (m = 0; m < 2*TERMS - 1; m = m + 1) begin : g_node
-                    wire [ACC_W-1:0] s;
-                    if (m >= TERMS - 1) begin : g_leaf
-                        localparam integer IN = input_of_term(m - (TERMS - 1), o);
-                        if (weight(IN, o) > 0) begin : g_add  // weight +1
+            for (g = 0; g < 2; g = g + 1) begin : g_sign  // g_sign[0]: the +1 weights, g_sign[1]: the -1 weights
+                localparam integer SIGN  = (g == 0) ? 1 : -1;
+                localparam integer TERMS = (g == 0) ? N_POS : N_NEG;
+                // sum of the terms x[i] << SHIFT; the acc assignment below reads it only when TERMS > 0
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire [ACC_W-1:0] total;
+                /* verilator lint_on UNUSEDSIGNAL */
+                if (TERMS > 0) begin : g_tree
+                    // balanced adder tree in heap order: node m sums nodes 2m+1 and 2m+2; nodes
+                    // TERMS-1..2*TERMS-2 are the leaves (the weights' inputs in input order), node 0 the root;
+                    // depth ceil(log2 TERMS).  Every node is a wire of its own generate block (not an array
+                    // element) so that no signal feeds itself, even in name (verilator UNOPTFLAT); node wires
+                    // are referenced as g_node[..].s, one block deep, which yosys 0.23 resolves (it does not
+                    // resolve names into an if-block inside a loop block: they become implicit 1-bit wires).
+                    for (m = 0; m < 2*TERMS - 1; m = m + 1) begin : g_node
+                        wire [ACC_W-1:0] s;
+                        if (m >= TERMS - 1) begin : g_leaf
+                            // a localparam, so that every simulator evaluates the function once, at elaboration
+                            localparam integer IN = input_of_term(m - (TERMS - 1), o, SIGN);
                             assign s = x_acc[IN] << SHIFT;
-                        end else begin : g_sub                 // weight -1
-                            assign s = {ACC_W{1'b0}} - (x_acc[IN] << SHIFT);
+                        end else begin : g_sum
+                            assign s = g_node[2*m+1].s + g_node[2*m+2].s;
                         end
-                    end else begin : g_sum
-                        assign s = g_node[2*m+1].s + g_node[2*m+2].s;
                     end
+                    assign total = g_node[0].s;
+                end else begin : g_empty
+                    assign total = {ACC_W{1'b0}};
                 end
-                assign acc[o*ACC_W +: ACC_W] = g_node[0].s + bias_o;
+            end
+            if (N_POS > 0 && N_NEG > 0) begin : g_both
+                assign acc[o*ACC_W +: ACC_W] = bias_o + g_sign[0].total - g_sign[1].total;
+            end else if (N_POS > 0) begin : g_pos
+                assign acc[o*ACC_W +: ACC_W] = bias_o + g_sign[0].total;
+            end else if (N_NEG > 0) begin : g_neg
+                assign acc[o*ACC_W +: ACC_W] = bias_o - g_sign[1].total;
+            end else begin : g_bias  // every weight of the output is zero
+                assign acc[o*ACC_W +: ACC_W] = bias_o;
             end
         end
     endgenerate
