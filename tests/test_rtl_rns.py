@@ -222,9 +222,9 @@ def test_zero_weight_residues_generate_no_hardware() -> None:
 
 
 def _yosys_netlist(unit: RtlUnit) -> RtlUnit:
-    """``unit`` as yosys elaborates and synthesises it (generic gates, flattened), with the same ports: Icarus and
-    yosys must agree on every parameter and constant function (yosys once read instance parameters inside constant
-    functions as their defaults; the simulation of the source alone did not show it)."""
+    """``unit`` as yosys elaborates and synthesises it (generic gates, flattened), with the same ports: what yosys
+    costs must be what Icarus simulated (every parameter, constant function and generate branch elaborated the
+    same by both tools)."""
     with tempfile.TemporaryDirectory(prefix="arith4ml_rns_net_") as tmp:
         work = Path(tmp)
         source = unit.write(work)

@@ -76,8 +76,8 @@ module {{PREFIX}}_reduce #(
     localparam RW   = bits_for(M - 1);              // residue width: N, or N + 1 for 2^N + 1
     localparam N    = (KIND == 2) ? RW - 1 : RW;    // chunk width
 
-    // The functions take every constant they use as an argument (n: chunk width, kind, m): yosys evaluates a
-    // constant function that reads a module parameter with the parameter's default value, not the instance's.
+    // The functions take every constant they use as an argument (n: chunk width, kind, m): pure functions of
+    // their arguments, evaluated the same by every tool whatever the order in which it elaborates parameters.
     // largest value of chunk k of a w-bit input: a full chunk, or the top chunk's remaining bits
     function integer chunk_max(input integer w, input integer k, input integer n);
         begin
