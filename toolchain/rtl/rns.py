@@ -13,7 +13,9 @@ residue's bits, element j holding the residue modulo ``moduli[j]``):
 
 * :func:`rns_forward`: ``x`` (signed ``width`` bits) -> ``r`` (one residue per modulus);
 * :func:`rns_channel`: ``x`` (``n_in`` residues modulo ``m``) -> ``y = |sum_i w_i x_i|_m`` for constant weight
-  residues ``w_i``; a zero weight residue (or a zero bit of one) generates no adder;
+  residues ``w_i``: shift-and-add over the set bits of ``w_i`` (or of ``m - w_i`` with the input negated, when that
+  has fewer: :func:`signed_residues`), rotations for ``2**n - 1``, n-bit words for ``2**n``, a lazy binary sum for
+  ``2**n + 1``, one final reduction; a zero weight residue (or a zero bit of one) generates no adder;
 * :func:`rns_reverse`: ``r`` (residues) -> ``x`` (signed, ``(-M/2, M/2]``) by division-free CRT
   (:func:`toolchain.arith.rns.crt_division_free`) or mixed radix (:func:`~toolchain.arith.rns.mrc_division_free`);
 * :func:`rns_dense`: an RNS Dense layer (``RNSKernel.rtl_layer``): forward converters, a channel per modulus and
@@ -146,9 +148,10 @@ def _channel_text(name: str, prefix: str, m: int, weights: Sequence[int], ww: in
 
 def rns_channel(modulus: int, weights: Sequence[int], name: str | None = None) -> RtlUnit:
     """One modular MAC channel with constant weight residues: ``x`` (``n_in`` residues modulo ``modulus``,
-    ``n_in`` in 1..4096) -> ``y = |sum_i weights[i] x_i|_modulus``.
+    ``n_in`` in 1..4096) -> ``y = |sum_i weights[i] x_i|_modulus`` (equal to ``mod_mac`` applied term by term).
 
-    ``weights``: residues in ``[0, modulus)``; a zero one generates no term."""
+    ``weights``: residues in ``[0, modulus)``; a zero one generates no term (yosys-checked in the tests).
+    Ports: ``x`` unsigned elements of ``bits(modulus - 1)`` bits, ``y`` one such word."""
     m = check_modulus(modulus)
     w = _check_residues(weights, m, "weights").reshape(-1)
     _check_int(int(w.size), "n_in", 1, MAX_N_IN, "terms of the channel")
