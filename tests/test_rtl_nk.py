@@ -144,6 +144,25 @@ def test_all_zero_layer_is_its_bias() -> None:
     assert np.array_equal(acc, np.broadcast_to(plan.bias_acc, acc.shape))
 
 
+def _cut_plan() -> DotPlan:
+    w = np.zeros((4, 2))
+    w[0, 0] = 1.0
+    w[2, 1] = -1.0
+    core = dot_core("fc", Geometry(n_chan=4), FixedType(8, 8, False), w, np.array([-128.0, 127.0]))
+    return build_plan(core, KERNELS["nk"], {"n_k": (4, 1)})
+
+
+@needs_iverilog
+def test_layer_cuts_a_tree_wider_than_the_accumulator() -> None:
+    """Unsigned 8-bit inputs, one +1 weight and bias -128: the exact accumulator is 8 bits ([-128, 127]) while
+    the tree's root is 9 (it holds 0..255 signed); the root is cut to the accumulator's width (modulo 2**8)."""
+    plan = _cut_plan()
+    assert plan.acc_type_width == 8
+    cols = _columns(plan, 300, seed=2)
+    acc = simulate_ports(plan.kernel.rtl_layer(plan, "fc_cut"), {"x": cols})["acc"].reshape(len(cols), 2)
+    assert np.array_equal(acc, plan.kernel.accumulate(plan, cols) + plan.bias_acc[None, :])
+
+
 # ---------------------------------------------------------------------------------------------- yosys
 
 def _elaborated_cells(unit, tmp: Path) -> tuple[dict[str, int], str]:
@@ -199,6 +218,7 @@ def test_units_are_lint_clean() -> None:
         units.append(plan.kernel.rtl_layer(plan, f"fc_{case}"))
     core = dot_core("fc", Geometry(n_chan=10), FixedType(8, 3, True), np.zeros((10, 3)), np.array([0.5, -1, 0]))
     units.append(KERNELS["nk"].rtl_layer(build_plan(core, KERNELS["nk"], {"n_k": (4, 2)}), "fc_zero"))
+    units.append(KERNELS["nk"].rtl_layer(_cut_plan(), "fc_cut"))
     findings = {u.name: lint(u) for u in units}
     assert {name: f for name, f in findings.items() if f} == {}
 

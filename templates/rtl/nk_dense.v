@@ -24,7 +24,10 @@ module {{NAME}} #(
     parameter [N_OUT*SHIFT_W-1:0] SHIFTS = {{SHIFTS}},  // left shift of the terms of output o
     parameter [N_OUT*ACC_W-1:0]   BIAS   = {{BIAS}}     // bias of output o on the accumulator grid (signed)
 ) (
+    // an input whose weights are all zero is read by nothing, by design
+    /* verilator lint_off UNUSEDSIGNAL */
     input  wire [N_IN*X_W-1:0]    x,    // input i at [i*X_W +: X_W]
+    /* verilator lint_on UNUSEDSIGNAL */
     output wire [N_OUT*ACC_W-1:0] acc   // output o at [o*ACC_W +: ACC_W], signed
 );
     // ---- the weights, decoded at elaboration
@@ -66,30 +69,48 @@ module {{NAME}} #(
         end
     endfunction
 
-    // ---- the inputs on the accumulator's width: sign- or zero-extended, or cut to its low bits (the sums
-    // are taken modulo 2**ACC_W, and the exact accumulator fits ACC_W bits, so the cut bits never matter).
-    // An input whose weights are all zero is read by no term, and cut bits by nothing: unused by design.
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [ACC_W-1:0] x_acc [0:N_IN-1];
-    /* verilator lint_on UNUSEDSIGNAL */
-    genvar i, o, g, m;
-    generate
-        for (i = 0; i < N_IN; i = i + 1) begin : g_in
-            /* verilator lint_off UNUSEDSIGNAL */
-            wire [X_W-1:0] x_i = x[i*X_W +: X_W];
-            /* verilator lint_on UNUSEDSIGNAL */
-            if (ACC_W > X_W) begin : g_extend
-                wire ext = (X_SIGNED != 0) & x_i[X_W-1];
-                assign x_acc[i] = {{(ACC_W-X_W){ext}}, x_i};
-            end else begin : g_cut
-                assign x_acc[i] = x_i[ACC_W-1:0];
+    // ceil(log2(v)) for v >= 1
+    function integer clog2;
+        input integer v;
+        begin
+            clog2 = 0;
+            while ((1 << clog2) < v) clog2 = clog2 + 1;
+        end
+    endfunction
+
+    // leaves under node m of a heap-ordered tree of t leaves (nodes 0..2t-2, leaves t-1..2t-2)
+    function integer leaves_under;
+        input integer m, t;
+        integer lo, hi;
+        begin
+            leaves_under = 0;
+            lo = m;
+            hi = m;
+            while (lo <= 2*t - 2) begin  // the subtree's nodes at one depth are lo..hi
+                if (hi >= t - 1)
+                    leaves_under = leaves_under + ((hi < 2*t - 2) ? hi : 2*t - 2) - ((lo > t - 1) ? lo : t - 1) + 1;
+                lo = 2*lo + 1;
+                hi = 2*hi + 2;
             end
         end
+    endfunction
 
-        // ---- per output: the terms of its +1 weights and of its -1 weights, each summed by an adder tree;
-        // acc = bias + (sum of the +1 terms) - (sum of the -1 terms).  Subtracting one sum costs one adder,
-        // where negating every -1 term would cost one per term.  A zero weight generates no term, no wire
-        // and no adder: the leaves are only the weights input_of_term finds.
+    // bits of a node summing l inputs exactly, two's complement: each input is in [-2**(X_W-1), 2**(X_W-1))
+    // (signed) or [0, 2**X_W) (unsigned, one more bit for the sign), so l of them need ceil(log2 l) more bits
+    function integer node_bits;
+        input integer l;
+        begin
+            node_bits = X_W + clog2(l) + ((X_SIGNED != 0) ? 0 : 1);
+        end
+    endfunction
+
+    genvar o, g, m;
+    generate
+        // ---- per output: the inputs of its +1 weights and of its -1 weights, each summed by an adder tree
+        // whose nodes are exactly as wide as their sums (so no adder is wider than it must be);
+        // acc = bias + (sum of the +1 inputs << SHIFT) - (sum of the -1 inputs << SHIFT).  Subtracting one
+        // sum costs one adder, where negating every -1 term would cost one per term.  A zero weight
+        // generates no term, no wire and no adder: the leaves are only the weights input_of_term finds.
         for (o = 0; o < N_OUT; o = o + 1) begin : g_out
             localparam integer N_POS = terms_before(N_IN, o, 1);   // +1 weights
             localparam integer N_NEG = terms_before(N_IN, o, -1);  // -1 weights
@@ -98,7 +119,8 @@ module {{NAME}} #(
             for (g = 0; g < 2; g = g + 1) begin : g_sign  // g_sign[0]: the +1 weights, g_sign[1]: the -1 weights
                 localparam integer SIGN  = (g == 0) ? 1 : -1;
                 localparam integer TERMS = (g == 0) ? N_POS : N_NEG;
-                // sum of the terms x[i] << SHIFT; the acc assignment below reads it only when TERMS > 0
+                // the sum of the inputs on the accumulator's grid, modulo 2**ACC_W; the acc assignment below
+                // reads it only when TERMS > 0
                 /* verilator lint_off UNUSEDSIGNAL */
                 wire [ACC_W-1:0] total;
                 /* verilator lint_on UNUSEDSIGNAL */
@@ -110,16 +132,48 @@ module {{NAME}} #(
                     // are referenced as g_node[..].s, one block deep, which yosys 0.23 resolves (it does not
                     // resolve names into an if-block inside a loop block: they become implicit 1-bit wires).
                     for (m = 0; m < 2*TERMS - 1; m = m + 1) begin : g_node
-                        wire [ACC_W-1:0] s;
+                        localparam integer W = node_bits(leaves_under(m, TERMS));
+                        wire [W-1:0] s;  // two's complement
                         if (m >= TERMS - 1) begin : g_leaf
                             // a localparam, so that every simulator evaluates the function once, at elaboration
                             localparam integer IN = input_of_term(m - (TERMS - 1), o, SIGN);
-                            assign s = x_acc[IN] << SHIFT;
+                            if (X_SIGNED != 0) begin : g_signed
+                                assign s = x[IN*X_W +: X_W];
+                            end else begin : g_unsigned
+                                assign s = {1'b0, x[IN*X_W +: X_W]};
+                            end
                         end else begin : g_sum
-                            assign s = g_node[2*m+1].s + g_node[2*m+2].s;
+                            localparam integer WA = node_bits(leaves_under(2*m + 1, TERMS));
+                            localparam integer WB = node_bits(leaves_under(2*m + 2, TERMS));
+                            wire [WA-1:0] a = g_node[2*m+1].s;
+                            wire [WB-1:0] b = g_node[2*m+2].s;
+                            wire [W-1:0] a_w, b_w;  // the children sign-extended to this node's width
+                            if (W > WA) begin : g_ext_a
+                                assign a_w = {{(W-WA){a[WA-1]}}, a};
+                            end else begin : g_same_a
+                                assign a_w = a;
+                            end
+                            if (W > WB) begin : g_ext_b
+                                assign b_w = {{(W-WB){b[WB-1]}}, b};
+                            end else begin : g_same_b
+                                assign b_w = b;
+                            end
+                            assign s = a_w + b_w;
                         end
                     end
-                    assign total = g_node[0].s;
+                    // the root onto the accumulator: sign-extended, or cut to its low ACC_W bits (sums are
+                    // taken modulo 2**ACC_W and the exact accumulator fits, so cut bits never matter), shifted
+                    localparam integer WR = node_bits(TERMS);
+                    /* verilator lint_off UNUSEDSIGNAL */
+                    wire [WR-1:0] root = g_node[0].s;
+                    /* verilator lint_on UNUSEDSIGNAL */
+                    wire [ACC_W-1:0] root_acc;
+                    if (ACC_W > WR) begin : g_ext
+                        assign root_acc = {{(ACC_W-WR){root[WR-1]}}, root};
+                    end else begin : g_cut
+                        assign root_acc = root[ACC_W-1:0];
+                    end
+                    assign total = root_acc << SHIFT;
                 end else begin : g_empty
                     assign total = {ACC_W{1'b0}};
                 end

@@ -9,9 +9,10 @@
   a ROM of one group code per address followed by the decoder, or a ROM of ``2N`` bits per address
   (2 bits per weight).
 * :func:`nk_dense_layer`: the constant-weight Dense layer of the ``nk`` kernel (``NKKernel.rtl_layer``): per
-  output, ``+-x_i << shift`` only for the non-zero weights (a ``generate if`` on the decoded weight), an
-  adder tree and the bias.  The weights enter the module as the layer's group codes and the codebook,
-  decoded while the module is elaborated.
+  output, a leaf ``x_i << shift`` only for each non-zero weight (found by constant functions over the
+  decoded weights), one balanced adder tree for the +1 weights and one for the -1 weights, the bias added
+  and the -1 sum subtracted: one adder per non-zero weight.  The weights enter the module as the layer's
+  group codes and the codebook, decoded while the module is elaborated (so no decoder is built).
 
 Simulated bit for bit against ``toolchain.arith.ternary`` and ``NKKernel.accumulate`` in
 ``tests/test_rtl_nk.py``; costed by ``bench/rtl_nk.py``.
