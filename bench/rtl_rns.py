@@ -122,6 +122,15 @@ def section() -> str:
                      f"{r.lut:>5} / {r.carry4:<4} {bin_text:>14} {ratio:>10}")
         if b is not None and r.lut < b.lut:
             breakeven.append(n_in)
+    for (rns_plan, _), n_in in zip(_layer_plans(), LAYER_N_IN):
+        moduli = rns_plan.encoding.moduli
+        n = (moduli[1]).bit_length() - 1
+        if moduli == (2**n - 1, 2**n, 2**n + 1) and n in CHANNEL_N and rns_plan.encoding.reverse == "crt":
+            fwd, crt, b = by[f"forward n={n}"].lut, by[f"crt n={n}"].lut, by[f"binary dense {n_in}"]
+            conv = n_in * fwd + LAYER_N_OUT * crt
+            versus = "" if b is None else f" (binary layer: {b.lut})"
+            lines.append(f"n_in {n_in}: converters alone, from table 2, {n_in} x forward + {LAYER_N_OUT} x CRT = "
+                         f"{conv} LUT{versus}; the channels take the rest of {by[f'rns dense {n_in}'].lut}")
     pairs = list(zip(LAYER_N_IN, LAYER_N_IN[1:]))
     for kind in ("rns", "binary"):
         if all(by[f"{kind} dense {n}"] is not None for n in LAYER_N_IN):
