@@ -67,3 +67,61 @@ def test_unit_catalogue_is_listed(capsys) -> None:
 
 def test_exit_code_of_a_missing_plan_is_distinct() -> None:
     assert EXIT_NO_PLAN not in (0, 1, 2, 3, 4, 5, 6, 70, 130)
+
+
+# ---- converted projects and model files ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pot_project(tmp_path_factory) -> Path:
+    """An arith4ml Bitshift project of a small PoT MLP (d0: 7x5, out: 5x3), converted without compiling."""
+    from tests import zoo
+    from toolchain import project
+
+    out = tmp_path_factory.mktemp("rtlcost") / "prj"
+    project.convert(zoo.mlp(11, "po2", widths=(7, 5, 3)), "Bitshift", out, "xc7a35t-cpg236-1", compile=False)
+    return out
+
+
+@needs_tools
+def test_project_layers_are_checked_costed_and_reported(capsys, pot_project: Path) -> None:
+    code, out, err = _run(capsys, "rtl-cost", str(pot_project), "--check", "300")
+    assert code == 0, err
+    doc = json.loads((pot_project / "reports" / "rtl_cost.json").read_text())
+    rows = {r["name"]: r for r in doc["rows"]}
+    assert set(rows) == {"d0", "out"}
+    for name, (n_in, n_out) in {"d0": (7, 5), "out": (5, 3)}.items():
+        row = rows[name]
+        assert (row["kind"], row["n_in"], row["n_out"]) == ("shift", n_in, n_out)
+        assert row["check"] == "300/300 equal"  # Icarus == kernel.accumulate + bias on random and extreme inputs
+        assert row["counts"]["nodsp"]["lut"] > 0 and row["counts"]["nodsp"]["dsp"] == 0
+        assert Path(row["verilog"]).is_file() and Path(row["verilog"]).parent == pot_project / "rtl"
+    # the report shows yosys's counts beside the cost model's, matched to the current plans
+    code, out, err = _run(capsys, "report", str(pot_project))
+    assert code == 0, err
+    assert "yosys synth_xilinx" in out and "(stale" not in out
+    est = json.loads((pot_project / "estimate.json").read_text())
+    assert {r["layer"]: r["current"] for r in est["rtl"]} == {"d0": True, "out": True}
+
+
+@needs_tools
+def test_a_layer_without_a_plan_exits_7(capsys, pot_project: Path) -> None:
+    code, _, err = _run(capsys, "rtl-cost", str(pot_project), "--layer", "a0")
+    assert code == EXIT_NO_PLAN and "layer 'a0' has no arithmetic plan" in err and "d0, out" in err
+    code, _, err = _run(capsys, "rtl-cost", str(pot_project), "--layer", "nope")
+    assert code == EXIT_NO_PLAN and "layer 'nope' is not a layer of the model" in err
+
+
+@needs_tools
+def test_model_file_is_converted_in_memory(capsys, tmp_path: Path) -> None:
+    from tests import zoo
+
+    model_path = tmp_path / "m.h5"
+    zoo.mlp(5, "po2", widths=(6, 4)).save(model_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = _run(capsys, "rtl-cost", str(model_path), "--backend", "bitshift", "--dsp", "off",
+                          "--layer", "out")
+    assert code == 0, err
+    assert "out" in out and "LUT w/ DSP" not in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written without --json/--verilog-dir
+    code, _, err = _run(capsys, "rtl-cost", str(model_path))
+    assert code == 2 and "give --backend" in err

@@ -73,7 +73,8 @@ def parse_stat(text: str) -> CellCount:
 
 def cost(unit: RtlUnit, dsp: bool = True, *, keep: str | Path | None = None,
          extra_sources: tuple[RtlUnit, ...] = ()) -> CellCount:
-    """Synthesise ``unit`` with ``synth_xilinx -family xc7`` (plus ``-nodsp`` when ``dsp`` is False) and count cells.
+    """Synthesise ``unit`` with ``synth_xilinx -flatten -family xc7`` (plus ``-nodsp`` when ``dsp`` is False) and count
+    cells.  Flattened, so ``stat`` reports one module holding every cell of a unit with sub-modules.
 
     Missing yosys: ToolMissingError (exit 3); a failed synthesis: ToolFailedError naming the log.
     ``keep``: a folder to leave the Verilog, script and log in.
@@ -85,7 +86,7 @@ def cost(unit: RtlUnit, dsp: bool = True, *, keep: str | Path | None = None,
         reads = "".join(f"read_verilog {u.write(work).name}\n" for u in (*extra_sources, unit))
         flags = "" if dsp else " -nodsp"
         script = (reads +
-                  f"synth_xilinx -family xc7 -top {unit.name}{flags}\n"
+                  f"synth_xilinx -flatten -family xc7 -top {unit.name}{flags}\n"
                   f"tee -o stat.txt stat\n")
         (work / "synth.ys").write_text(script)
         cmd = [yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"]
