@@ -113,3 +113,21 @@ def test_multipliers_are_lint_clean(k: int | None, m: int | None) -> None:
 
     unit = exact_multiplier() if k is None else roup_multiplier(k, m)
     assert lint(unit) == []
+
+
+@needs_yosys
+def test_cost_counts_every_submodule() -> None:
+    """A unit whose top instantiates two multipliers costs about two multipliers (not the first module's cells)."""
+    from toolchain.rtl import Port, RtlUnit
+
+    single = exact_multiplier()
+    top = ("module two_mults (input wire signed [7:0] a, input wire signed [7:0] b, output wire signed [16:0] p);\n"
+           "    wire signed [15:0] ab, aa;\n"
+           "    mult_exact_8 m_ab (.a(a), .b(b), .p(ab));\n"
+           "    mult_exact_8 m_aa (.a(a), .b(a), .p(aa));\n"
+           "    assign p = ab + aa;\n"
+           "endmodule\n")
+    pair = RtlUnit("two_mults", single.verilog + top, (Port("a", "input", 8), Port("b", "input", 8),
+                                                        Port("p", "output", 17)))
+    one, two = cost(single, dsp=False).lut, cost(pair, dsp=False).lut
+    assert two > 1.5 * one, (one, two)
