@@ -125,3 +125,32 @@ def test_model_file_is_converted_in_memory(capsys, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written without --json/--verilog-dir
     code, _, err = _run(capsys, "rtl-cost", str(model_path))
     assert code == 2 and "give --backend" in err
+
+
+CATALOGUE_SPECS = ["exact", "roup:2,3", "rns-forward:5", "rns-crt:4", "rns-mrc:4", "rns-channel:17,6",
+                   "nk-decoder", "lfsr:8", "essop:16", "outer"]
+
+
+def test_catalogue_specs_cover_every_kind() -> None:
+    from toolchain.rtl.units import UNIT_KINDS
+
+    assert {s.partition(":")[0] for s in CATALOGUE_SPECS} == set(UNIT_KINDS)
+
+
+@pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed (make tools)")
+@pytest.mark.parametrize("spec", CATALOGUE_SPECS)
+def test_catalogue_units_are_lint_clean(spec: str) -> None:
+    from toolchain.rtl import lint
+    from toolchain.rtl.units import parse_unit
+
+    assert lint(parse_unit(spec)) == []
+
+
+@pytest.mark.parametrize("spec, match", [("rns-crt:1", r"n=1 out of range"), ("rns-channel:31,0", "terms=0"),
+                                         ("essop:3", "bl|BL"), ("nk-decoder:4,9", "k")])
+def test_catalogue_parameters_are_checked(spec: str, match: str) -> None:
+    from toolchain.errors import ArithValueError
+    from toolchain.rtl.units import parse_unit
+
+    with pytest.raises(ArithValueError, match=match):
+        parse_unit(spec)

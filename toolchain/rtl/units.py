@@ -9,9 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from toolchain.errors import ArithValueError
+from toolchain.rtl.essop import essop_array, essop_lfsr, exact_outer_product
 from toolchain.rtl.multipliers import exact_multiplier, roup_multiplier
+from toolchain.rtl.nk import nk_decoder
+from toolchain.rtl.rns import rns_channel, rns_forward, rns_reverse
 from toolchain.rtl.verilog import RtlUnit
+
+CATALOGUE_SEED = 0  # the constant weights of catalogue units that need some (rns-channel) are drawn from this seed
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,57 @@ def register(kind: UnitKind) -> None:
 
 register(UnitKind("exact", exact_multiplier, ("bits",), "exact signed bits x bits multiplier", defaults=(8,)))
 register(UnitKind("roup", roup_multiplier, ("k", "m"), "ROUP(k, m) approximate 8x8 multiplier (MAx-DNN)"))
+
+
+def _family(n: int) -> tuple[int, ...]:
+    from toolchain.arith import rns
+
+    if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= 20:
+        raise ArithValueError(f"RNS family exponent n={n!r} out of range: an integer in 2..20 (moduli 2^n-1, 2^n, "
+                              "2^n+1)")
+    return rns.moduli_family(n)
+
+
+def _rns_forward(n: int, width: int) -> RtlUnit:
+    return rns_forward(_family(n), width)
+
+
+def _rns_crt(n: int) -> RtlUnit:
+    return rns_reverse(_family(n), "crt")
+
+
+def _rns_mrc(n: int) -> RtlUnit:
+    return rns_reverse(_family(n), "mrc")
+
+
+def _rns_channel(modulus: int, terms: int) -> RtlUnit:
+    if isinstance(terms, bool) or not isinstance(terms, int) or not 1 <= terms <= 4096:
+        raise ArithValueError(f"rns-channel terms={terms!r} out of range: an integer in 1..4096")
+    if isinstance(modulus, bool) or not isinstance(modulus, int) or modulus < 2:
+        raise ArithValueError(f"rns-channel modulus={modulus!r} out of range: an integer >= 2")
+    weights = np.random.default_rng(CATALOGUE_SEED).integers(1, modulus, size=terms)  # non-zero: every term built
+    return rns_channel(modulus, [int(w) for w in weights])
+
+
+def _essop(bl: int, n_in: int, n_out: int, width: int) -> RtlUnit:
+    return essop_array(n_in=n_in, n_out=n_out, bl=bl, width=width)
+
+
+register(UnitKind("rns-forward", _rns_forward, ("n", "width"), "binary -> residues of (2^n-1, 2^n, 2^n+1)",
+                  defaults=(8,)))
+register(UnitKind("rns-crt", _rns_crt, ("n",), "residues of (2^n-1, 2^n, 2^n+1) -> binary, division-free CRT"))
+register(UnitKind("rns-mrc", _rns_mrc, ("n",), "residues of (2^n-1, 2^n, 2^n+1) -> binary, mixed radix"))
+register(UnitKind("rns-channel", _rns_channel, ("modulus", "terms"),
+                  "modular MAC channel, `terms` random non-zero constant weight residues (seed 0)"))
+register(UnitKind("nk-decoder", nk_decoder, ("n", "k"), "(N,k) ternary group decoder: code -> N weights",
+                  defaults=(8, 2)))
+register(UnitKind("lfsr", essop_lfsr, ("width",), "ESSOP leap-forward LFSR, one random number a clock",
+                  defaults=(16,)))
+register(UnitKind("essop", _essop, ("bl", "n_in", "n_out", "width"),
+                  "ESSOP update array (n_out x n_in cells, shared LFSRs and comparators), BL clocks an update",
+                  defaults=(64, 1, 1, 8)))
+register(UnitKind("outer", exact_outer_product, ("n_in", "n_out"),
+                  "exact registered 8x8 outer-product array (the ESSOP baseline)", defaults=(1, 1)))
 
 
 def parse_unit(spec: str) -> RtlUnit:
