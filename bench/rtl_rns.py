@@ -8,15 +8,12 @@ Units (``toolchain.rtl.rns``, simulated bit-exact against ``toolchain.arith.rns`
 3. RNS Dense (``RNSKernel.rtl_layer``) vs the binary constant-weight multiply-accumulate Dense
    (``KERNELS["mult"].rtl_layer``) of the same plan: 8-bit inputs, 4-bit weights, n_in 4..32 x n_out 4.
 
-Every unit is flattened before costing (:func:`flattened`: ``cost`` alone would count only the top module of a
-unit with sub-modules).  Run: ``.venv/bin/python bench/rtl_rns.py`` (needs yosys; ``make tools``).
+``cost`` synthesises with ``-flatten``, so a unit's sub-modules (reductions, converters, channels) are counted.
+Run: ``.venv/bin/python bench/rtl_rns.py`` (needs yosys; ``make tools``).
 """
 from __future__ import annotations
 
-import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
@@ -40,21 +37,6 @@ CAVEAT = ("yosys LUT/CARRY4 counts are not energy: open-source synthesis cell co
           "placement, routing, switching activity, timing or Vivado); they compare area under one mapper, and "
           "say nothing about the speed side of the RNS trade.")
 BASELINE_MISSING = "binary baseline not available yet"
-
-
-def flattened(unit: RtlUnit) -> RtlUnit:
-    """``unit`` as one module (yosys ``proc; flatten``, arithmetic kept as RTL operators), with the same ports.
-
-    ``toolchain.rtl.cost.cost`` runs ``synth_xilinx`` without ``-flatten`` and reads the first module of the
-    ``stat`` report, so a unit with sub-modules (every RNS unit: reductions, converters, channels) would be
-    counted without them; costing the flattened text counts the whole unit."""
-    with tempfile.TemporaryDirectory(prefix="arith4ml_rns_flat_") as tmp:
-        work = Path(tmp)
-        source = unit.write(work)
-        subprocess.run(["yosys", "-q", "-p", f"read_verilog {source.name}; hierarchy -top {unit.name}; proc; "
-                        "flatten; opt_clean; write_verilog -noattr flat.v"], cwd=work, check=True,
-                       capture_output=True, timeout=600)
-        return RtlUnit(unit.name, (work / "flat.v").read_text(), unit.ports, unit.params)
 
 
 def _layer_plans() -> list:
@@ -94,7 +76,7 @@ def section() -> str:
     jobs = _jobs()
     with ThreadPoolExecutor(max_workers=2) as pool:
         counts: list[CellCount | None] = list(pool.map(
-            lambda job: None if job[1] is None else cost(flattened(job[1]), dsp=False), jobs))
+            lambda job: None if job[1] is None else cost(job[1], dsp=False), jobs))
     by = {label: c for (label, _), c in zip(jobs, counts)}
     lines = ["RNS hardware, yosys synth_xilinx -family xc7 -nodsp (LUT / CARRY4)",
              "",
