@@ -5,7 +5,9 @@ Units (``toolchain.rtl.nk``, all simulated bit-exact in ``tests/test_rtl_nk.py``
 * the (8,2) group decoder alone (combinational: an 8-bit code -> 8 weights of 2 bits, the codebook as a table);
 * for 256 .. 65,536 weights of a random (8,2)-sparse ternary matrix: a ROM of one 8-bit code per group of
   8 weights followed by the decoder, against a ROM of the same weights at 2 bits per weight; both with one
-  registered read port (as a block RAM read is), so yosys may map them to block RAM or to LUTs.
+  registered read port (as a block RAM read is), so yosys may map them to block RAM or to LUTs;
+* constant-weight nk Dense layers (``NKKernel.rtl_layer``) of one 32 x 8 weight matrix projected to (8,1), (8,2)
+  and (8,4): cells against the number of non-zero weights.
 
 Run: ``.venv/bin/python bench/rtl_nk.py`` (needs yosys; ``make tools``).  About 2 minutes on two cores.
 """
@@ -17,12 +19,17 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from toolchain.arith import ternary
+from toolchain.arith.fixed import FixedType
+from toolchain.kernels import KERNELS
+from toolchain.kernels.plan import Geometry, build_plan, dot_core
 from toolchain.rtl.cost import CellCount, cost
 from toolchain.rtl.nk import dense_ternary_rom, index_bits, nk_code_rom, nk_decoder
 from toolchain.rtl.verilog import RtlUnit
 
 N, K = 8, 2
-SIZES = (256, 1024, 4096, 16384, 65536)  # weights stored
+SIZES = (256, 1024, 4096, 16384)  # weights stored
+LAYER_SHAPE = (32, 8)  # n_in, n_out of the layer rows
+LAYER_K = (1, 2, 4)
 SEED = 14
 PAPER_CLAIM = ("structured sparse ternary (N,k) coding (Boo & Sung, SiPS 2017) shrinks weight storage to "
                "log2(C(N,k) 2^k) bits per group of N weights")
@@ -37,6 +44,18 @@ def _weights(groups: int) -> np.ndarray:
     rng = np.random.default_rng(SEED + groups)
     t = np.sign(ternary.project_nk(rng.normal(size=(N * groups, 1)), N, K)).astype(np.int8)
     return ternary.encode_nk(t, N, K).reshape(-1).astype(np.int64)
+
+
+def _layers() -> list[RtlUnit]:
+    """nk Dense layers of one random normal matrix projected to (8, k): 8-bit signed inputs, weights +-1/4."""
+    w = np.random.default_rng(SEED).normal(size=LAYER_SHAPE)
+    units = []
+    for k in LAYER_K:
+        t = np.sign(ternary.project_nk(w, N, k))
+        core = dot_core("fc", Geometry(n_chan=LAYER_SHAPE[0]), FixedType(8, 3, True), t / 4.0, None)
+        plan = build_plan(core, KERNELS["nk"], {"n_k": (N, k)})
+        units.append(plan.kernel.rtl_layer(plan, f"nk_layer_{N}_{k}"))
+    return units
 
 
 def _brams(c: CellCount) -> str:
@@ -54,7 +73,8 @@ def section() -> str:
         dense = ternary.decode_nk(codes[None, :], N, K, N).T  # (groups, N)
         roms.append((size, nk_code_rom(codes, N, K, name=f"nk_code_rom_{size}"),
                      dense_ternary_rom(dense, name=f"nk_dense_rom_{size}")))
-    units = [decoder] + [u for _, c, d in reversed(roms) for u in (c, d)]  # the largest (slowest) first
+    layers = _layers()
+    units = layers[::-1] + [u for _, c, d in reversed(roms) for u in (c, d)] + [decoder]  # the slowest first
     with ThreadPoolExecutor(max_workers=2) as pool:  # yosys is single-threaded
         counts = dict(zip((u.name for u in units), pool.map(cost, units)))
 
@@ -74,6 +94,14 @@ def section() -> str:
         cb, db = code_rom.params["storage_bits"], dense_rom.params["storage_bits"]
         lines.append(f"{size:>7} {size // N:>6} | {cb:>9} {c.lut:>5} {c.ff:>3} {_brams(c):>10} | "
                      f"{db:>10} {d.lut:>5} {d.ff:>3} {_brams(d):>10} | {cb / db:>10.2f}")
+    lines += ["", f"constant-weight nk Dense layers {LAYER_SHAPE[0]} -> {LAYER_SHAPE[1]} (8-bit signed inputs), one "
+              "weight matrix projected to (8,k); combinational",
+              f"{'(N,k)':>6} {'non-zero':>8} {'LUT':>6} {'CARRY4':>6} {'LUT/non-zero':>12}"]
+    for unit in layers:
+        c = counts[unit.name]
+        terms = unit.params["terms"]
+        lines.append(f"{'(%d,%d)' % (N, unit.params['k']):>6} {terms:>8} {c.lut:>6} {c.carry4:>6} "
+                     f"{c.lut / max(terms, 1):>12.1f}")
     exact_k = math.log2(math.comb(N, K) << K)
     lines += ["",
               f"paper: {PAPER_CLAIM}: log2(C({N},{K}) 2^{K}) = log2({math.comb(N, K) << K}) = {exact_k:.2f} bits "
@@ -86,8 +114,9 @@ def section() -> str:
               "become LUT logic, where the decoder's fixed cost can outweigh the halved table (see the rows).",
               "note: a constant-weight (unrolled) nk layer (NKKernel.rtl_layer) stores no codes and needs no "
               "decoder: the codes are decoded while the Verilog is elaborated and only the non-zero weights "
-              "become add/subtract terms (tests/test_rtl_nk.py counts them in yosys). The ROMs above model a "
-              "folded layer that reads its weights.",
+              "become adders (tests/test_rtl_nk.py counts one adder per non-zero weight in yosys' elaborated "
+              "netlist); its LUTs grow with the non-zero weights (the layer rows), not with the weights stored. "
+              "The ROMs above model a folded layer that reads its weights.",
               f"note: {CAVEAT}"]
     return "\n".join(lines)
 
