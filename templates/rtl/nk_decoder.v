@@ -6,7 +6,10 @@
 // so the pair is also the (nonzero, sign) control of an add/subtract unit.
 // Why a table, not combinational unranking of the combination index: every output bit is then a Boolean
 // function of the CODE_BITS index bits alone, which the synthesis tool minimises directly (LUT6s and muxes);
-// unranking needs k compare-and-subtract stages against binomial-coefficient constants in series.
+// unranking needs up to k*N compare-and-subtract steps of CODE_BITS bits against binomial-coefficient
+// constants, in series.  For the small codebooks of interest ((8,2): 129 rows) the table is expected to be
+// smaller; unranking was not built, so this is an expectation, not a measurement (bench/rtl_nk.py costs the
+// table).  For large codebooks (CODE_BITS of 14..16) the table grows about 2**CODE_BITS and unranking may win.
 // Indices past the codebook (N_PATTERNS..2**CODE_BITS-1) decode to the all-zero group.
 `timescale 1ns / 1ps
 module {{NAME}} #(
