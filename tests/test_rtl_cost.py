@@ -94,6 +94,7 @@ def test_project_layers_are_checked_costed_and_reported(capsys, pot_project: Pat
         assert (row["kind"], row["n_in"], row["n_out"]) == ("shift", n_in, n_out)
         assert row["check"] == "300/300 equal"  # Icarus == kernel.accumulate + bias on random and extreme inputs
         assert row["counts"]["nodsp"]["lut"] > 0 and row["counts"]["nodsp"]["dsp"] == 0
+        assert row["warnings"] == []  # yosys elaborated what Icarus simulated without complaint
         assert Path(row["verilog"]).is_file() and Path(row["verilog"]).parent == pot_project / "rtl"
     # the report shows yosys's counts beside the cost model's, matched to the current plans
     code, out, err = _run(capsys, "report", str(pot_project))
@@ -154,3 +155,12 @@ def test_catalogue_parameters_are_checked(spec: str, match: str) -> None:
 
     with pytest.raises(ArithValueError, match=match):
         parse_unit(spec)
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed (make tools)")
+@pytest.mark.parametrize("spec", ["roup:1,2", "rns-channel:33,5", "rns-mrc:4", "nk-decoder", "essop:16", "outer"])
+def test_catalogue_units_synthesise_without_yosys_warnings(spec: str) -> None:
+    from toolchain.rtl import cost
+    from toolchain.rtl.units import parse_unit
+
+    assert cost(parse_unit(spec), dsp=False).warnings == ()

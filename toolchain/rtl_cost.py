@@ -57,6 +57,7 @@ class CostRow:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # 'nodsp' / 'dsp' -> CellCount.as_dict()
     check: str = "not run"  # 'N/N equal' or 'differs at ...'
     skipped: str | None = None  # why no RTL was generated
+    warnings: list[str] = field(default_factory=list)  # yosys's: the count may be of another circuit (cost.py)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -121,6 +122,7 @@ def _cost_all(jobs: list[tuple[CostRow, Any, bool]], workers: int) -> None:
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for row, dsp, count in pool.map(one, jobs):
             row.counts["dsp" if dsp else "nodsp"] = count.as_dict()
+            row.warnings += [w for w in count.warnings if w not in row.warnings]
 
 
 def _layer_rows(hm, wanted: list[str], out_dir: Path | None, vectors: int) -> tuple[list[CostRow], list]:
@@ -304,6 +306,9 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise FileSystemError.from_os_error(exc, "cannot write") from None
         print(f"written {out}")
+    for r in rows:
+        for w in r.warnings[:3]:
+            print(f"note: yosys warned on {r.name}: {w}")
     failed = [r for r in rows if r.check.startswith("differs")]
     if failed:
         print(f"RTL differs from the reference in {', '.join(r.name for r in failed)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from toolchain.errors import ToolFailedError
@@ -34,6 +34,10 @@ class CellCount:
     dsp: int
     bram: int
     cells: dict[str, int] = field(default_factory=dict, compare=False)
+    # yosys's warnings: yosys 0.23 elaborates some constructs Icarus accepts (a name reaching into a generate
+    # block's nested if) into different hardware with only a warning, so a warning means the count may be of
+    # another circuit than the one simulated; the generated units are kept free of them (tests)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def as_dict(self) -> dict[str, int]:
         """The summary counts as a JSON-friendly dict."""
@@ -97,7 +101,9 @@ def cost(unit: RtlUnit, dsp: bool = True, *, keep: str | Path | None = None,
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
             raise ToolFailedError(f"yosys synthesis of {unit.name} failed (exit {proc.returncode}): {tail[0]}; "
                                   f"log {where}", command=" ".join(cmd), log=str(log))
-        return parse_stat((work / "stat.txt").read_text())
+        counts = parse_stat((work / "stat.txt").read_text())
+        log = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").is_file() else ""
+        return replace(counts, warnings=tuple(ln.strip() for ln in log.splitlines() if ln.startswith("Warning")))
 
 
 __all__ = ["YOSYS_ALTERNATIVES", "CellCount", "cost", "parse_stat"]
