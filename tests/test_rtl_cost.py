@@ -164,3 +164,19 @@ def test_catalogue_units_synthesise_without_yosys_warnings(spec: str) -> None:
     from toolchain.rtl.units import parse_unit
 
     assert cost(parse_unit(spec), dsp=False).warnings == ()
+
+
+@needs_tools
+@pytest.mark.parametrize("backend, kind", [("RNS", "rns"), ("Approx", "approx")])
+def test_other_backends_through_rtl_cost(capsys, tmp_path: Path, backend: str, kind: str) -> None:
+    """An RNS and an Approx project: every layer's RTL simulates equal to the reference and is costed."""
+    from tests import zoo
+    from toolchain import project
+
+    out = tmp_path / "prj"
+    project.convert(zoo.mlp(3, "po2", widths=(5, 4, 2)), backend, out, "xc7a35t-cpg236-1", compile=False)
+    code, _, err = _run(capsys, "rtl-cost", str(out), "--dsp", "off", "--check", "200")
+    assert code == 0, err
+    rows = json.loads((out / "reports" / "rtl_cost.json").read_text())["rows"]
+    assert [(r["name"], r["kind"], r["check"]) for r in rows] == [(n, kind, "200/200 equal") for n in ("d0", "out")]
+    assert all(r["counts"]["nodsp"]["lut"] > 0 and r["warnings"] == [] for r in rows)
