@@ -2,7 +2,8 @@
 Bitshift and RNS C++ for the PYNQ-Z2 -> bit-exact batch C-sim against the integer reference -> report;
 then a small approximate-multiplier exploration of the same model, its best point converted by the Approx
 backend and C-simulated bit-exact; then the board projects for the PYNQ-Z2 and the Arty A7-35T, their Tcl
-scripts checked under tclsh (Vivado is not run: no bitstream is built here).
+scripts checked under tclsh (Vivado is not run: no bitstream is built here); last, the Verilog of the Bitshift
+output layer with its constant weights, simulated against the reference and costed by yosys.
 
 Runs on scikit-learn's bundled ``load_digits`` (nothing is downloaded), in well under a
 minute on 2 cores.  Writes the two projects under ``out/demo/``.  Exit status 0 when
@@ -165,6 +166,31 @@ def board_step(model, out: Path, user_config: dict) -> None:
         print(f"     build it where Vivado is installed: arith4ml build {prj} --board {name} --bitstream")
 
 
+def rtl_step(out: Path) -> int:
+    """Step 6: Verilog of the Bitshift project's output layer with its constant PoT weights, simulated against the
+    reference under Icarus and costed by yosys (what 'arith4ml rtl-cost PROJECT' does for every layer)."""
+    import shutil
+
+    from toolchain import project
+    from toolchain.rtl import cost
+    from toolchain.rtl_cost import check_layer, planned_layers
+
+    print("\n6. RTL of the bitshift output layer (Icarus simulation, yosys xc7 counts; not Vivado, not energy)")
+    missing = [t for t in ("iverilog", "yosys") if shutil.which(t) is None]
+    if missing:
+        print(f"   skipped: {', '.join(missing)} not installed (make tools)")
+        return 0
+    hm, _ = project.reopen(out / "bitshift", compile=False)
+    name, _, plan = planned_layers(hm)[-1]
+    unit = plan.kernel.rtl_layer(plan, f"{name}_dot")
+    check = check_layer(unit, plan, 200)
+    cells = cost(unit, dsp=False)
+    print(f"   {name}: {plan.n_in}x{plan.n_out}, {plan.generated_terms} non-zero PoT weights -> adder trees of "
+          f"+-(x << e) terms: {cells.lut} LUT, {cells.carry4} CARRY4 (yosys -nodsp); RTL vs reference: {check}")
+    print(f"   every layer, with Verilog and JSON: arith4ml rtl-cost {out / 'bitshift'}")
+    return 0 if check.endswith("equal") else 1
+
+
 def main() -> int:
     import toolchain.quant as tq
     from toolchain import data, project, reference
@@ -226,6 +252,7 @@ def main() -> int:
             status = 1
     status = max(status, approx_step(model, out, board, x_te, y_te))
     board_step(model, out, user_config)
+    status = max(status, rtl_step(out))
     print("\nVivado/Vitis HLS are not installed here and were not run: no bitstream was built. The projects above "
           "build with `arith4ml build PROJECT --board BOARD --bitstream` on a machine that has them.")
     print(f"demo {'passed' if status == 0 else 'FAILED'} in {time.time() - t_start:.0f} s")
