@@ -1,11 +1,10 @@
 """Generated ESSOP update hardware: Icarus simulation against toolchain.arith.essop, bit for bit; lint; parameters."""
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
+from tests.rtl_tools import needs_iverilog, needs_verilator, needs_yosys
 from toolchain.arith.essop import DEFAULT_TAPS_D, LFSR, MAXIMAL_TAPS, essop_update, pow2_scale, quantize_magnitude
 from toolchain.errors import ArithValueError
 from toolchain.rtl.cost import cost
@@ -15,12 +14,6 @@ from toolchain.rtl.sim import simulate_ports
 
 pytestmark = pytest.mark.xdist_group("rtl")
 
-needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None or shutil.which("vvp") is None,
-                                    reason="iverilog/vvp not installed (Debian package 'iverilog'; make tools)")
-needs_verilator = pytest.mark.skipif(shutil.which("verilator") is None,
-                                     reason="verilator not installed (Debian package 'verilator'; make tools)")
-needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None,
-                                 reason="yosys not installed (Debian package 'yosys'; make tools)")
 
 
 # --------------------------------------------------------------------------- LFSR

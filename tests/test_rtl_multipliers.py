@@ -6,16 +6,13 @@ import shutil
 import numpy as np
 import pytest
 
+from tests.rtl_tools import needs_iverilog, needs_verilator, needs_yosys
 from toolchain.arith.approx import roup
 from toolchain.errors import ArithValueError, ToolMissingError
 from toolchain.rtl import cost, exact_multiplier, parse_stat, roup_multiplier, simulate
 
 pytestmark = pytest.mark.xdist_group("rtl")
 
-needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None or shutil.which("vvp") is None,
-                                    reason="iverilog/vvp not installed (Debian package 'iverilog'; make tools)")
-needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None,
-                                 reason="yosys not installed (Debian package 'yosys'; make tools)")
 
 # every signed 8-bit pair, once
 _G = np.arange(-128, 128, dtype=np.int64)
@@ -101,9 +98,6 @@ def test_generated_text_is_parameterised() -> None:
     assert "module mult_roup_k2_m3" in text and "parameter K = 2" in text and "parameter M = 3" in text
     assert "{{" not in text.replace("{{(", "")  # every placeholder filled
 
-
-needs_verilator = pytest.mark.skipif(shutil.which("verilator") is None,
-                                     reason="verilator not installed (Debian package 'verilator'; make tools)")
 
 
 @needs_verilator

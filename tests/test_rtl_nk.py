@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.rtl_tools import needs_iverilog, needs_verilator, needs_yosys
 from toolchain.arith import ternary
 from toolchain.arith.fixed import FixedType
 from toolchain.errors import ArithValueError
@@ -22,12 +22,6 @@ from toolchain.rtl.sim import simulate_ports
 
 pytestmark = pytest.mark.xdist_group("rtl")
 
-needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None or shutil.which("vvp") is None,
-                                    reason="iverilog/vvp not installed (Debian package 'iverilog'; make tools)")
-needs_verilator = pytest.mark.skipif(shutil.which("verilator") is None,
-                                     reason="verilator not installed (Debian package 'verilator'; make tools)")
-needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None,
-                                 reason="yosys not installed (Debian package 'yosys'; make tools)")
 
 # (N, k) of the decoder tests: the bench's (8,2), the degenerate k = 0 and k = N, and the largest N
 DECODERS = [(8, 2), (1, 0), (1, 1), (2, 2), (4, 1), (5, 5), (16, 1), (16, 4), (10, 10)]

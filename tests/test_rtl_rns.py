@@ -7,7 +7,6 @@ RNSKernel.accumulate) and plain ``%`` / the integers themselves, never the gener
 from __future__ import annotations
 
 import math
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.rtl_tools import needs_iverilog, needs_verilator, needs_yosys
 from toolchain import kernels
 from toolchain.arith import rns as ref
 from toolchain.arith.fixed import FixedType
@@ -26,12 +26,6 @@ from toolchain.rtl.verilog import RtlUnit
 
 pytestmark = pytest.mark.xdist_group("rtl")
 
-needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None or shutil.which("vvp") is None,
-                                    reason="iverilog/vvp not installed (Debian package 'iverilog'; make tools)")
-needs_verilator = pytest.mark.skipif(shutil.which("verilator") is None,
-                                     reason="verilator not installed (Debian package 'verilator'; make tools)")
-needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None,
-                                 reason="yosys not installed (Debian package 'yosys'; make tools)")
 
 # one modulus of each kind for n = 2..5, and a wide one of each kind
 SMALL_MODULI = (3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33)
