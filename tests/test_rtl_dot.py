@@ -129,6 +129,18 @@ def test_degenerate_layers_are_lint_clean() -> None:
     assert lint(roup_dot([[0]], [[0]], [[0]], [0], 8, True, 0, 0)) == []
 
 
+def test_one_template_serves_every_kind() -> None:
+    """dot_const.v for all three: TERM_KIND picks the term; the tables a kind does not read are 1-bit zeros."""
+    units = (pot_dot([[3]], [[-1]], None, 4, True), mac_dot([[5]], None, 4, True),
+             roup_dot([[5]], [[1]], [[1]], None, 8, True, 0, 2))
+    unread = ({"TERM_WEIGHT", "TERM_M", "TERM_PW"}, {"TERM_SHIFT", "TERM_NEG", "TERM_M", "TERM_PW"}, {"TERM_NEG"})
+    for kind, (unit, tables) in enumerate(zip(units, unread)):
+        assert f"localparam TERM_KIND = {kind};" in unit.verilog
+        for table in ("TERM_SHIFT", "TERM_NEG", "TERM_WEIGHT", "TERM_M", "TERM_PW"):
+            placeholder = f"localparam {table:<11} = 1'h0;" in unit.verilog
+            assert placeholder == (table in tables), (unit.params["kind"], table)
+
+
 @needs_iverilog
 def test_generators_standalone() -> None:
     """The generators against plain NumPy sums (no plan): PoT, MAC with the widest codes, a single term."""

@@ -13,8 +13,10 @@ port convention of :meth:`toolchain.kernels.base.Kernel.rtl_layer`:
   activation (round half up, saturate), rounded at its term's ``m``, times the constant perforated weight,
   shifted by ``m + 2k``; the sum shifted onto the accumulator grid.
 
-Python decides only which terms exist and how wide each adder is; the structure is in the templates
-(``templates/rtl/dot_*.v``): the non-zero weights are passed as per-output lists of terms (packed constant
+Python decides only which terms exist and how wide each adder is; the structure is in one template,
+``templates/rtl/dot_const.v``, whose ``TERM_KIND`` chooses the term (and ROUP's activation stage) by generate
+blocks around the shared input extension, adder tree and bias (the tables of the other kinds are 1-bit zero
+placeholders, never read): the non-zero weights are passed as per-output lists of terms (packed constant
 tables), so a zero weight generates no term at all, and each output's terms are summed by a balanced adder
 tree whose every node is exactly as wide as the range it can reach, plus the bias.
 """
@@ -37,6 +39,14 @@ MAX_SHIFT = 128
 ACT_BITS = 8  # the approx kernel's activation and weight codes (toolchain.kernels.approx.OPERAND_BITS)
 ROUP_K_MAX, ROUP_M_MAX = ACT_BITS // 2 - 1, ACT_BITS - 1
 REQUANT_SHIFT_RANGE = (-64, 64)
+TEMPLATE = "dot_const.v"
+TERM_KINDS = {"pot": 0, "mac": 1, "roup": 2}  # the template's TERM_KIND (KIND_POT, KIND_MAC, KIND_ROUP)
+_PLACEHOLDER_TABLE = packed_hex([], 1)  # a table this kind does not read: 1'h0
+# the kind-specific values of the template, as a kind that does not read them gives them
+_KIND_DEFAULTS: dict[str, object] = {
+    "REQUANT_SHIFT": 0, "ROUND_BITS": ACT_BITS + 1, "SATURATE": 0, "PRODUCT_SHIFT": 0,
+    "TERM_SHIFT": _PLACEHOLDER_TABLE, "TERM_NEG": _PLACEHOLDER_TABLE, "TERM_WEIGHT": _PLACEHOLDER_TABLE,
+    "TERM_M": _PLACEHOLDER_TABLE, "TERM_PW": _PLACEHOLDER_TABLE}
 
 
 # ---- parameter checks ----------------------------------------------------------------------------------------
@@ -166,14 +176,16 @@ def _layout(live: np.ndarray, term_range: Callable[[int, int], tuple[int, int]],
     return _Layout(terms, term_w, node_w, first, count, sum_w, acc, widest + 1)
 
 
-def _unit(template: str, name: str, n_in: int, n_out: int, x_bits: int, x_signed: bool, layout: _Layout,
+def _unit(kind: str, name: str, n_in: int, n_out: int, x_bits: int, x_signed: bool, layout: _Layout,
           bias: list[int], params: dict[str, object], **values: object) -> RtlUnit:
-    text = render(template, NAME=name, N_IN=n_in, N_OUT=n_out, X_BITS=x_bits, X_SIGNED=int(x_signed),
-                  **layout.values(bias), **values)
+    """The template rendered for terms of ``kind``; ``values``: the kind-specific placeholders it reads (the
+    others keep their defaults; ``render`` rejects a name the template does not have)."""
+    text = render(TEMPLATE, NAME=name, KIND=kind, TERM_KIND=TERM_KINDS[kind], N_IN=n_in, N_OUT=n_out,
+                  X_BITS=x_bits, X_SIGNED=int(x_signed), **layout.values(bias), **{**_KIND_DEFAULTS, **values})
     ports = (Port("x", "input", x_bits, x_signed, n_in), Port("acc", "output", layout.acc_width, True, n_out))
     return RtlUnit(name, text, ports,
                    {"n_in": n_in, "n_out": n_out, "x_bits": x_bits, "x_signed": x_signed,
-                    "acc_width": layout.acc_width, "terms": len(layout.terms), **params})
+                    "acc_width": layout.acc_width, "terms": len(layout.terms), "kind": kind, **params})
 
 
 # ---- the three datapaths ----------------------------------------------------------------------------------------
@@ -201,7 +213,7 @@ def pot_dot(shifts: Any, signs: Any, bias: Any, x_bits: int, x_signed: bool, acc
         return ends[0], ends[1]
 
     layout = _layout(live, term_range, b, acc_width, extra_width=bits + 1)
-    return _unit("dot_pot.v", name, n_in, n_out, bits, signed, layout, b, {"kind": "pot"},
+    return _unit("pot", name, n_in, n_out, bits, signed, layout, b, {},
                  TERM_SHIFT=_table([int(sh[i, o]) for i, o in layout.terms]),
                  TERM_NEG=packed_hex([int(sg[i, o] < 0) for i, o in layout.terms], 1))
 
@@ -226,7 +238,7 @@ def mac_dot(weights: Any, bias: Any, x_bits: int, x_signed: bool, acc_width: int
 
     widest_w = max(bits_signed(int(w.min()), int(w.max())), 1)
     layout = _layout(live, term_range, b, acc_width, extra_width=max(bits + 1, widest_w))
-    return _unit("dot_mac.v", name, n_in, n_out, bits, signed, layout, b, {"kind": "mac"},
+    return _unit("mac", name, n_in, n_out, bits, signed, layout, b, {},
                  TERM_WEIGHT=packed_hex([int(w[i, o]) for i, o in layout.terms], layout.carrier))
 
 
@@ -280,13 +292,13 @@ def roup_dot(operands: Any, act_shifts: Any, weight_shifts: Any, bias: Any, x_bi
     # the carrier must also hold the rounding stage (its input slice reaches bit round_bits + rq - 1)
     extra = max(bits + 1, round_bits + max(rq, 0) + 1, ACT_BITS + 2, max(-rq, 0) + bits + 1)
     layout = _layout(live, term_range, b, acc_width, scale=ps, extra_width=extra)
-    return _unit("dot_roup.v", name, n_in, n_out, bits, signed, layout, b,
-                 {"kind": "roup", "requant_shift": rq, "product_shift": ps},
+    return _unit("roup", name, n_in, n_out, bits, signed, layout, b,
+                 {"requant_shift": rq, "product_shift": ps},
                  REQUANT_SHIFT=rq, ROUND_BITS=round_bits, SATURATE=saturate, PRODUCT_SHIFT=ps,
                  TERM_M=_table([int(ms[i, o]) for i, o in layout.terms]),
                  TERM_SHIFT=_table([int(ms[i, o]) + 2 * int(ks[i, o]) for i, o in layout.terms]),
                  TERM_PW=_table([bits_signed(*product_range(i, o)) for i, o in layout.terms]),
-                 TERM_B=packed_hex([int(ops[i, o]) for i, o in layout.terms], layout.carrier))
+                 TERM_WEIGHT=packed_hex([int(ops[i, o]) for i, o in layout.terms], layout.carrier))
 
 
 __all__ = ["MAX_WIDTH", "mac_dot", "pot_dot", "roup_dot"]
