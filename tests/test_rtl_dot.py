@@ -2,11 +2,10 @@
 bit to each kernel's own ``accumulate`` + bias, verilator lint, and yosys checks that zero weights generate nothing."""
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
+from tests.rtl_tools import needs_iverilog, needs_verilator, needs_yosys
 from toolchain import kernels
 from toolchain.arith.fixed import FixedType
 from toolchain.errors import ArithValueError, UnsupportedError
@@ -19,12 +18,6 @@ from toolchain.rtl.sim import simulate_ports
 
 pytestmark = pytest.mark.xdist_group("rtl")
 
-needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None or shutil.which("vvp") is None,
-                                    reason="iverilog/vvp not installed (Debian package 'iverilog'; make tools)")
-needs_verilator = pytest.mark.skipif(shutil.which("verilator") is None,
-                                     reason="verilator not installed (Debian package 'verilator'; make tools)")
-needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None,
-                                 reason="yosys not installed (Debian package 'yosys'; make tools)")
 
 
 def _weights(kind: str, n_in: int, n_out: int, rng: np.random.Generator) -> np.ndarray:
