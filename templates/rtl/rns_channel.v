@@ -29,19 +29,7 @@ module {{NAME}} #(
     /* verilator lint_on UNUSEDSIGNAL */
     output wire [OUT_W-1:0]   y   // |sum_i w_i x_i|_M
 );
-    function integer bits_for(input integer value);
-        begin
-            bits_for = 1;
-            while (bits_for < 31 && value >= (1 << bits_for)) bits_for = bits_for + 1;
-        end
-    endfunction
-    function integer kind_of(input integer m);
-        begin
-            if ((m & (m - 1)) == 0) kind_of = 0;
-            else if (((m + 1) & m) == 0) kind_of = 1;
-            else kind_of = 2;
-        end
-    endfunction
+{{RNS_FUNCTIONS}}
     localparam KIND = kind_of(M);
     localparam RW   = bits_for(M - 1);
     localparam N    = (KIND == 2) ? RW - 1 : RW;

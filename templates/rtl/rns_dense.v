@@ -28,12 +28,7 @@ module {{NAME}} #(
     input  wire [N_IN*XW-1:0]     x,    // x_i = x[i*XW +: XW]
     output wire [N_OUT*ACC_W-1:0] acc   // acc_o = acc[o*ACC_W +: ACC_W], signed
 );
-    function integer bits_for(input integer value);
-        begin
-            bits_for = 1;
-            while (bits_for < 31 && value >= (1 << bits_for)) bits_for = bits_for + 1;
-        end
-    endfunction
+{{RNS_FUNCTIONS}}
     localparam W = (X_SIGNED != 0) ? XW : XW + 1;  // signed code width (C++ rns_kernel::code)
 
     wire [N_IN*W-1:0]        code;  // the inputs as signed W-bit codes

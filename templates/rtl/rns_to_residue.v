@@ -14,12 +14,7 @@ module {{PREFIX}}_to_residue #(
     input  wire [W-1:0]     x,  // a signed code, read as its two's complement bit pattern
     output wire [OUT_W-1:0] r   // |x|_M, zero-extended
 );
-    function integer bits_for(input integer value);
-        begin
-            bits_for = 1;
-            while (bits_for < 31 && value >= (1 << bits_for)) bits_for = bits_for + 1;
-        end
-    endfunction
+{{RNS_FUNCTIONS}}
     // |2^w|_m by doubling (a constant: the modulo runs at elaboration, not on data)
     function integer pow2_mod(input integer w, input integer m);
         integer k;

@@ -86,9 +86,15 @@ def _unsigned_hex(values: Sequence[int], width: int) -> str:
     return f"{max(len(values) * width, 1)}'h{word:x}"
 
 
+def _functions() -> str:
+    """The constant functions the RNS modules share (``rns_functions.vh``), pasted into each module that uses them."""
+    return render("rns_functions.vh").rstrip("\n")
+
+
 def _library(prefix: str) -> str:
     """The shared reduction and forward-conversion modules, named ``<prefix>_fold/_reduce/_to_residue``."""
-    return render("rns_reduce.v", PREFIX=prefix) + "\n" + render("rns_to_residue.v", PREFIX=prefix)
+    return (render("rns_reduce.v", PREFIX=prefix, RNS_FUNCTIONS=_functions()) + "\n"
+            + render("rns_to_residue.v", PREFIX=prefix, RNS_FUNCTIONS=_functions()))
 
 
 def rns_forward(moduli: Sequence[int], width: int, name: str | None = None) -> RtlUnit:
@@ -142,7 +148,8 @@ def channel_sum_width(m: int, weights: Sequence[int]) -> int:
 
 def _channel_text(name: str, prefix: str, m: int, weights: Sequence[int], ww: int, out_w: int) -> str:
     held, negate = signed_residues(m, weights)
-    return render("rns_channel.v", NAME=name, PREFIX=prefix, M=m, N_IN=len(weights), WW=ww, OUT_W=out_w,
+    return render("rns_channel.v", RNS_FUNCTIONS=_functions(), NAME=name, PREFIX=prefix, M=m, N_IN=len(weights),
+                  WW=ww, OUT_W=out_w,
                   SW=channel_sum_width(m, held), WEIGHTS=_unsigned_hex(held, ww), NEGATE=_unsigned_hex(negate, 1))
 
 
@@ -157,7 +164,8 @@ def rns_channel(modulus: int, weights: Sequence[int], name: str | None = None) -
     _check_int(int(w.size), "n_in", 1, MAX_N_IN, "terms of the channel")
     name = check_identifier(name or f"rns_channel_m{m}_n{w.size}")
     rw = residue_width(m)
-    text = render("rns_reduce.v", PREFIX=name) + "\n" + _channel_text(name, name, m, w.tolist(), rw, rw)
+    text = (render("rns_reduce.v", PREFIX=name, RNS_FUNCTIONS=_functions()) + "\n"
+            + _channel_text(name, name, m, w.tolist(), rw, rw))
     ports = (Port("x", "input", rw, signed=False, elements=int(w.size)), Port("y", "output", rw, signed=False))
     return RtlUnit(name, text, ports, {"modulus": m, "weights": tuple(int(v) for v in w)})
 
@@ -201,7 +209,7 @@ def rns_reverse(moduli: Sequence[int], method: str = "crt", name: str | None = N
     rw = max(residue_width(m) for m in moduli)
     text, vw = _reverse_text(name, name, moduli, method, rw)
     ports = (Port("r", "input", rw, signed=False, elements=len(moduli)), Port("x", "output", vw))
-    return RtlUnit(name, render("rns_reduce.v", PREFIX=name) + "\n" + text, ports,
+    return RtlUnit(name, render("rns_reduce.v", PREFIX=name, RNS_FUNCTIONS=_functions()) + "\n" + text, ports,
                    {"moduli": moduli, "method": method})
 
 
@@ -240,7 +248,7 @@ def rns_dense(residues: np.ndarray, moduli: Sequence[int], x_width: int, x_signe
     negates = [bit for _, bits in held for bit in bits]
     sum_widths = [channel_sum_width(m, weights) for (weights, _), m in
                   zip(held, (m for m in moduli for _ in range(n_out)))]
-    top = render("rns_dense.v", NAME=name, PREFIX=name, N_IN=n_in, N_OUT=n_out, XW=x_width,
+    top = render("rns_dense.v", RNS_FUNCTIONS=_functions(), NAME=name, PREFIX=name, N_IN=n_in, N_OUT=n_out, XW=x_width,
                  X_SIGNED=int(bool(x_signed)), NM=len(moduli), RW=rw, VW=vw, ACC_W=acc_width, PRE_SHIFT=pre_shift,
                  MODULI=_unsigned_hex(moduli, MODULUS_FIELD), RESIDUES=_unsigned_hex(flat, rw),
                  SUM_WIDTHS=_unsigned_hex(sum_widths, MODULUS_FIELD), NEGATES=_unsigned_hex(negates, 1),
