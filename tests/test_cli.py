@@ -486,3 +486,17 @@ def test_not_a_project(tmp_path, capsys, command):
         line = _one_error(err, command)
         assert rc == 2 and target.name in line
     assert not (tmp_path / "plain" / "report.json").exists()
+
+
+def test_entry_ends_an_interrupted_run_with_130_without_finalizing(tmp_path) -> None:
+    """``arith4ml`` (``cli.entry``) exits 130 after an interruption through ``os._exit``, stderr flushed: the
+    interpreter's finalization could otherwise abort while TensorFlow threads run (seen once in CI as -6)."""
+    import subprocess
+    import sys
+
+    code = ("import atexit, sys, toolchain.cli as c\n"
+            "atexit.register(lambda: print('finalized', file=sys.stderr))\n"
+            "def fake():\n    print('arith4ml: interrupted', file=sys.stderr)\n    return c.EXIT_INTERRUPTED\n"
+            "c.main = fake\nc.entry()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130 and proc.stderr == "arith4ml: interrupted\n", (proc.returncode, proc.stderr)

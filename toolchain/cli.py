@@ -210,3 +210,21 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if watched:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def entry() -> None:
+    """The ``arith4ml`` executable (console script and ``python -m toolchain``): :func:`main`, then exit.
+
+    After an interruption the process ends with ``os._exit`` once stdout and stderr are flushed: the
+    interpreter's finalization can then abort (SIGABRT, "PyThreadState_Get ... finalizing") while
+    TensorFlow's threads are still running, which would turn exit 130 into a crash.  Every file the
+    commands write is atomic, so nothing half-written can be left by skipping finalization."""
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
