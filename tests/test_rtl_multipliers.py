@@ -125,3 +125,23 @@ def test_cost_counts_every_submodule() -> None:
                                                         Port("p", "output", 17)))
     one, two = cost(single, dsp=False).lut, cost(pair, dsp=False).lut
     assert two > 1.5 * one, (one, two)
+
+
+def test_packed_hex_splits_long_tables_in_order() -> None:
+    """A table longer than one literal Icarus accepts is a concatenation {hi, ..., lo} that reads back as the values."""
+    import re
+
+    from toolchain.rtl.verilog import LITERAL_CHUNK_BITS, packed_hex
+
+    values = [(-1) ** i * (i % 100000) for i in range(2 * LITERAL_CHUNK_BITS // 32 + 5)]
+    text = packed_hex(values, 32)
+    literals = re.findall(r"(\d+)'h([0-9a-f]+)", text)
+    assert text.startswith("{") and len(literals) == 3
+    word = 0
+    for bits, digits in literals:  # highest first, as Verilog concatenates
+        word = (word << int(bits)) | int(digits, 16)
+    back = [(word >> (32 * i)) & 0xFFFFFFFF for i in range(len(values))]
+    assert [v - (1 << 32) if v >> 31 else v for v in back] == values
+    assert packed_hex([3, 5], 4) == "8'h53"
+    with pytest.raises(ArithValueError, match="unsigned 4-bit"):
+        packed_hex([-1], 4, unsigned=True)

@@ -23,7 +23,7 @@ from typing import Any
 
 from toolchain.arith.essop import DEFAULT_SEED_D, DEFAULT_SEED_X, DEFAULT_TAPS_D, MAXIMAL_TAPS
 from toolchain.errors import ArithValueError
-from toolchain.rtl.verilog import Port, RtlUnit, check_identifier, render
+from toolchain.rtl.verilog import Port, RtlUnit, check_identifier, packed_hex, render
 
 WIDTH_RANGE = (3, 32)  # LFSR width = magnitude code width W, as toolchain.arith.essop.LFSR allows
 LOG2_BL_RANGE = (1, 12)  # BL = 2 .. 4096, powers of two
@@ -85,8 +85,9 @@ def _lfsr_params(width: Any, seed: Any, taps: Any, leap: Any, what: str,
     return width, seed, taps, leap
 
 
-def _hex(value: int, width: int) -> str:
-    return f"{width}'h{value:x}"
+def _word(value: int, width: int) -> str:
+    """One unsigned ``width``-bit constant (``packed_hex``)."""
+    return packed_hex([value], width, unsigned=True)
 
 
 def essop_lfsr(width: int = 16, seed: int | None = None, taps: tuple[int, ...] | None = None,
@@ -100,8 +101,8 @@ def essop_lfsr(width: int = 16, seed: int | None = None, taps: tuple[int, ...] |
     """
     width, seed, taps, leap = _lfsr_params(width, seed, taps, leap, "", DEFAULT_SEED_X, MAXIMAL_TAPS.get(width))
     name = check_identifier(name or f"essop_lfsr{width}_{seed:x}_l{leap}")
-    text = render("essop_lfsr.v", NAME=name, WIDTH=width, MASK=_hex(feedback_mask(width, taps), width),
-                  SEED=_hex(seed, width), LEAP=leap)
+    text = render("essop_lfsr.v", NAME=name, WIDTH=width, MASK=_word(feedback_mask(width, taps), width),
+                  SEED=_word(seed, width), LEAP=leap)
     ports = (Port("advance", "input", 1, signed=False), Port("state", "output", width, signed=False))
     return RtlUnit(name, text, ports, {"width": width, "seed": seed, "taps": taps, "leap": leap}, clocked=True)
 
@@ -129,8 +130,8 @@ def essop_array(n_in: int = 1, n_out: int = 1, bl: int = 64, width: int = 16, se
     log2_bl = bl.bit_length() - 1
     name = check_identifier(name or f"essop_array_{n_out}x{n_in}_bl{bl}_w{width}")
     array_text = render("essop_array.v", NAME=name, N_IN=n_in, N_OUT=n_out, WIDTH=width, LOG2_BL=log2_bl, LEAP=leap,
-                        MASK_X=_hex(feedback_mask(width, taps_x), width), SEED_X=_hex(seed_x, width),
-                        MASK_D=_hex(feedback_mask(width, taps_d), width), SEED_D=_hex(seed_d, width))
+                        MASK_X=_word(feedback_mask(width, taps_x), width), SEED_X=_word(seed_x, width),
+                        MASK_D=_word(feedback_mask(width, taps_d), width), SEED_D=_word(seed_d, width))
     ports = (Port("start", "input", 1, signed=False),
              Port("qx", "input", width + 1, signed=False, elements=n_in),
              Port("qd", "input", width + 1, signed=False, elements=n_out),

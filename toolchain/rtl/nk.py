@@ -31,17 +31,6 @@ MAX_GROUP = 16  # N of the RTL generators (the codebook must also have at most 6
 MAX_GROUPS = 1 << 16  # rows of a storage ROM
 
 
-_CHUNK_BITS = 16384  # Icarus' lexer refuses one literal of more than ~16,000 characters: split longer tables
-
-
-def table(values: list[int], width: int) -> str:
-    """A constant table of ``width``-bit fields (element 0 in the LSBs, as :func:`packed_hex`), written as one
-    sized hex literal or, when long, a concatenation of literals of at most ``_CHUNK_BITS`` bits (highest first)."""
-    per = max(_CHUNK_BITS // width, 1)
-    chunks = [packed_hex(values[i:i + per], width) for i in range(0, max(len(values), 1), per)]
-    return chunks[0] if len(chunks) == 1 else "{" + ", ".join(reversed(chunks)) + "}"
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
@@ -96,7 +85,7 @@ def nk_decoder(n: int = 8, k: int = 2, name: str | None = None) -> RtlUnit:
     bits = index_bits(n, k)
     rows = pattern_rows(n, k)
     text = render("nk_decoder.v", NAME=name, N=n, K=k, CODE_BITS=bits, N_PATTERNS=len(rows),
-                  PATTERNS=table(rows, 2 * n))
+                  PATTERNS=packed_hex(rows, 2 * n))
     ports = (Port("code", "input", bits, signed=False), Port("t", "output", 2, signed=True, elements=n))
     return RtlUnit(name, text, ports, {"n": n, "k": k, "code_bits": bits, "n_patterns": len(rows)})
 
@@ -132,7 +121,7 @@ def nk_code_rom(codes: Any, n: int = 8, k: int = 2, name: str | None = None) -> 
     bits = index_bits(n, k)
     rows = pattern_rows(n, k)
     text = render("nk_code_rom.v", NAME=name, N=n, K=k, CODE_BITS=bits, GROUPS=groups, ADDR_BITS=_addr_bits(groups),
-                  N_PATTERNS=len(rows), CODES=table(arr.tolist(), bits), PATTERNS=table(rows, 2 * n))
+                  N_PATTERNS=len(rows), CODES=packed_hex(arr.tolist(), bits), PATTERNS=packed_hex(rows, 2 * n))
     ports = (Port("addr", "input", _addr_bits(groups), signed=False),
              Port("t", "output", 2, signed=True, elements=n))
     return RtlUnit(name, text, ports,
@@ -155,7 +144,7 @@ def dense_ternary_rom(weights: Any, name: str | None = None) -> RtlUnit:
     name = check_identifier(name or f"nk_dense_rom_{n}")
     words = [sum((int(t) & 3) << (2 * p) for p, t in enumerate(row)) for row in w.astype(np.int64).tolist()]
     text = render("nk_dense_rom.v", NAME=name, N=n, GROUPS=groups, ADDR_BITS=_addr_bits(groups),
-                  WEIGHTS=table(words, 2 * n))
+                  WEIGHTS=packed_hex(words, 2 * n))
     ports = (Port("addr", "input", _addr_bits(groups), signed=False),
              Port("t", "output", 2, signed=True, elements=n))
     return RtlUnit(name, text, ports, {"n": n, "groups": groups, "storage_bits": groups * 2 * n}, clocked=True)
@@ -198,8 +187,8 @@ def nk_dense_layer(codes: Any, n: int, k: int, n_in: int, x_width: int, x_signed
     shift_w = max(int(shifts.max()).bit_length(), 1)
     text = render("nk_dense.v", NAME=name, N_IN=n_in, N_OUT=n_out, X_W=x_width, X_SIGNED=int(bool(x_signed)),
                   ACC_W=acc_width, N=n, K=k, CODE_BITS=bits, N_PATTERNS=len(rows), SHIFT_W=shift_w,
-                  CODES=table(codes.reshape(-1).tolist(), bits), PATTERNS=table(rows, 2 * n),
-                  SHIFTS=packed_hex(shifts.tolist(), shift_w), BIAS=table(bias.tolist(), acc_width))
+                  CODES=packed_hex(codes.reshape(-1).tolist(), bits), PATTERNS=packed_hex(rows, 2 * n),
+                  SHIFTS=packed_hex(shifts.tolist(), shift_w), BIAS=packed_hex(bias.tolist(), acc_width))
     ports = (Port("x", "input", x_width, signed=bool(x_signed), elements=n_in),
              Port("acc", "output", acc_width, signed=True, elements=n_out))
     terms = int(np.count_nonzero(ternary.decode_nk(codes, n, k, n_in)))
@@ -207,4 +196,4 @@ def nk_dense_layer(codes: Any, n: int, k: int, n_in: int, x_width: int, x_signed
 
 
 __all__ = ["MAX_GROUP", "check_nk", "dense_ternary_rom", "index_bits", "max_k", "nk_code_rom", "nk_decoder",
-           "nk_dense_layer", "pattern_rows", "table"]
+           "nk_dense_layer", "pattern_rows"]

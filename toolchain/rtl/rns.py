@@ -72,23 +72,17 @@ def residue_width(m: int) -> int:
 
 
 def _moduli_table(moduli: Sequence[int]) -> str:
-    return _unsigned_hex(moduli, MODULUS_FIELD)
-
-
-def _unsigned_hex(values: Sequence[int], width: int) -> str:
-    """A Verilog sized hex literal of non-negative ``values`` (element 0 in the LSBs), ``width`` bits each."""
-    word = 0
-    for i, v in enumerate(values):
-        v = int(v)
-        if not 0 <= v < (1 << width):
-            raise ArithValueError(f"constant {v} does not fit an unsigned {width}-bit field")
-        word |= v << (i * width)
-    return f"{max(len(values) * width, 1)}'h{word:x}"
+    return _unsigned(moduli, MODULUS_FIELD)
 
 
 def _functions() -> str:
     """The constant functions the RNS modules share (``rns_functions.vh``), pasted into each module that uses them."""
     return render("rns_functions.vh").rstrip("\n")
+
+
+def _unsigned(values: Sequence[int], width: int) -> str:
+    """A packed constant table of non-negative ``width``-bit fields (``packed_hex``, unsigned)."""
+    return packed_hex(values, width, unsigned=True)
 
 
 def _library(prefix: str) -> str:
@@ -107,7 +101,7 @@ def rns_forward(moduli: Sequence[int], width: int, name: str | None = None) -> R
     rw = max(residue_width(m) for m in moduli)
     text = _library(name) + "\n" + render(
         "rns_forward.v", NAME=name, PREFIX=name, W=width, NM=len(moduli), RW=rw,
-        MODULI=_unsigned_hex(moduli, MODULUS_FIELD), MODULI_TEXT=", ".join(map(str, moduli)))
+        MODULI=_unsigned(moduli, MODULUS_FIELD), MODULI_TEXT=", ".join(map(str, moduli)))
     ports = (Port("x", "input", width), Port("r", "output", rw, signed=False, elements=len(moduli)))
     return RtlUnit(name, text, ports, {"moduli": moduli, "width": width})
 
@@ -150,7 +144,7 @@ def _channel_text(name: str, prefix: str, m: int, weights: Sequence[int], ww: in
     held, negate = signed_residues(m, weights)
     return render("rns_channel.v", RNS_FUNCTIONS=_functions(), NAME=name, PREFIX=prefix, M=m, N_IN=len(weights),
                   WW=ww, OUT_W=out_w,
-                  SW=channel_sum_width(m, held), WEIGHTS=_unsigned_hex(held, ww), NEGATE=_unsigned_hex(negate, 1))
+                  SW=channel_sum_width(m, held), WEIGHTS=_unsigned(held, ww), NEGATE=_unsigned(negate, 1))
 
 
 def rns_channel(modulus: int, weights: Sequence[int], name: str | None = None) -> RtlUnit:
@@ -177,17 +171,17 @@ def _reverse_text(name: str, prefix: str, moduli: tuple[int, ...], method: str, 
     mw = big_m.bit_length()
     vw = bits_signed(-(big_m // 2), (big_m - 1) // 2)
     common = {"NAME": name, "PREFIX": prefix, "NM": len(moduli), "RW": rw, "MW": mw, "VW": vw,
-              "MODULI": _unsigned_hex(moduli, MODULUS_FIELD), "BIG_M": _unsigned_hex([big_m], mw),
-              "HALF": _unsigned_hex([(big_m - 1) // 2], mw), "MODULI_TEXT": ", ".join(map(str, moduli)),
+              "MODULI": _unsigned(moduli, MODULUS_FIELD), "BIG_M": _unsigned([big_m], mw),
+              "HALF": _unsigned([(big_m - 1) // 2], mw), "MODULI_TEXT": ", ".join(map(str, moduli)),
               "BIG_M_TEXT": big_m}
     if method == "crt":
         weights, inverses = ref.crt_constants(moduli)
-        text = render("rns_crt.v", STEPS=ref.crt_steps(len(moduli)), INVERSES=_unsigned_hex(inverses, rw),
-                      WEIGHTS=_unsigned_hex(weights, mw), **common)
+        text = render("rns_crt.v", STEPS=ref.crt_steps(len(moduli)), INVERSES=_unsigned(inverses, rw),
+                      WEIGHTS=_unsigned(weights, mw), **common)
     else:
         table = ref.mrc_constants(moduli)  # table[i][j] = |m_i^-1|_{m_j} for i < j
         flat = [table[i][j] for i in range(len(moduli)) for j in range(len(moduli))]
-        text = render("rns_mrc.v", MODULI_MW=_unsigned_hex(moduli, mw), INVERSES=_unsigned_hex(flat, rw), **common)
+        text = render("rns_mrc.v", MODULI_MW=_unsigned(moduli, mw), INVERSES=_unsigned(flat, rw), **common)
     return text, vw
 
 
@@ -250,8 +244,8 @@ def rns_dense(residues: np.ndarray, moduli: Sequence[int], x_width: int, x_signe
                   zip(held, (m for m in moduli for _ in range(n_out)))]
     top = render("rns_dense.v", RNS_FUNCTIONS=_functions(), NAME=name, PREFIX=name, N_IN=n_in, N_OUT=n_out, XW=x_width,
                  X_SIGNED=int(bool(x_signed)), NM=len(moduli), RW=rw, VW=vw, ACC_W=acc_width, PRE_SHIFT=pre_shift,
-                 MODULI=_unsigned_hex(moduli, MODULUS_FIELD), RESIDUES=_unsigned_hex(flat, rw),
-                 SUM_WIDTHS=_unsigned_hex(sum_widths, MODULUS_FIELD), NEGATES=_unsigned_hex(negates, 1),
+                 MODULI=_unsigned(moduli, MODULUS_FIELD), RESIDUES=_unsigned(flat, rw),
+                 SUM_WIDTHS=_unsigned(sum_widths, MODULUS_FIELD), NEGATES=_unsigned(negates, 1),
                  BIAS=packed_hex(bias, acc_width), MODULI_TEXT=", ".join(map(str, moduli)),
                  REVERSE=reverse_name, REVERSE_TEXT=method.upper())
     first = res[0, :, 0].tolist()  # the channel module's defaults (every instance overrides them)

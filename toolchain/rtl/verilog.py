@@ -108,21 +108,34 @@ def check_identifier(name: str) -> str:
     return name
 
 
-def packed_hex(values: Iterable[int], width: int) -> str:
-    """A Verilog sized hexadecimal literal holding ``values`` as ``width``-bit two's complement fields,
-    element 0 in the least significant bits (how the templates index constant tables: ``T[i*W +: W]``)."""
+# Icarus' lexer refuses a single literal of more than ~16,000 characters: longer tables are written as a
+# concatenation of literals of at most this many bits (highest first), which every tool reads as one constant
+LITERAL_CHUNK_BITS = 16384
+
+
+def packed_hex(values: Iterable[int], width: int, *, unsigned: bool = False) -> str:
+    """A Verilog sized hexadecimal constant holding ``values`` as ``width``-bit two's complement fields,
+    element 0 in the least significant bits (how the templates index constant tables: ``T[i*W +: W]``).
+
+    ``unsigned``: every value must lie in ``[0, 2**width)`` (else ``[-2**(width-1), 2**width)``).  A table longer
+    than ``LITERAL_CHUNK_BITS`` bits is a concatenation ``{hi, ..., lo}`` of sized literals."""
     vals = [int(v) for v in values]
     if width < 1:
         raise ArithValueError(f"packed field width {width} must be >= 1")
-    lo, hi = -(1 << (width - 1)), (1 << width) - 1
-    word = 0
+    lo, hi = (0 if unsigned else -(1 << (width - 1))), (1 << width) - 1
     mask = (1 << width) - 1
-    for i, v in enumerate(vals):
+    for v in vals:
         if not lo <= v <= hi:
-            raise ArithValueError(f"constant {v} does not fit a {width}-bit field")
-        word |= (v & mask) << (i * width)
-    total = max(len(vals) * width, 1)
-    return f"{total}'h{word:x}"
+            raise ArithValueError(f"constant {v} does not fit {'an unsigned' if unsigned else 'a'} {width}-bit field")
+    per = max(LITERAL_CHUNK_BITS // width, 1)
+    chunks = []
+    for start in range(0, max(len(vals), 1), per):
+        part = vals[start:start + per]
+        word = 0
+        for i, v in enumerate(part):
+            word |= (v & mask) << (i * width)
+        chunks.append(f"{max(len(part) * width, 1)}'h{word:x}")
+    return chunks[0] if len(chunks) == 1 else "{" + ", ".join(reversed(chunks)) + "}"
 
 
 def bits_signed(lo: int, hi: int) -> int:
@@ -134,5 +147,5 @@ def bits_signed(lo: int, hi: int) -> int:
     return bits
 
 
-__all__ = ["CLOCK", "RESET", "Port", "RtlUnit", "bits_signed", "check_identifier", "packed_hex", "render",
-           "template_path"]
+__all__ = ["CLOCK", "LITERAL_CHUNK_BITS", "RESET", "Port", "RtlUnit", "bits_signed", "check_identifier", "packed_hex",
+           "render", "template_path"]
