@@ -30,7 +30,7 @@ import numpy as np
 
 from toolchain.arith import fixed
 from toolchain.errors import ArithValueError
-from toolchain.rtl.verilog import Port, RtlUnit, bits_signed, check_identifier, packed_hex, render
+from toolchain.rtl.verilog import Port, RtlUnit, check_identifier, int_param, packed_hex, render
 
 MAX_WIDTH = 250  # widest term, node or accumulator supported
 TABLE_FIELD_BITS = 32  # numeric tables (indices, shifts, widths) in the templates
@@ -52,11 +52,7 @@ _KIND_DEFAULTS: dict[str, object] = {
 # ---- parameter checks ----------------------------------------------------------------------------------------
 
 def _int_param(value: Any, name: str, lo: int, hi: int, what: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ArithValueError(f"dot product parameter {name}={value!r} out of range: an integer in {lo}..{hi} "
-                              f"({what})")
-    return int(value)
-
+    return int_param(value, name, lo, hi, what, "dot product")
 
 def _matrix(value: Any, name: str, shape: tuple[int, int] | None = None) -> np.ndarray:
     """``value`` as an int64 (n_in, n_out) matrix with n_in, n_out >= 1 (and ``shape`` when given)."""
@@ -131,7 +127,7 @@ def _tree_widths(ranges: list[tuple[int, int]]) -> tuple[list[int], tuple[int, i
     for j in range(n - 2, -1, -1):
         (llo, lhi), (rlo, rhi) = node[2 * j + 1], node[2 * j + 2]
         node[j] = (llo + rlo, lhi + rhi)
-    widths = [bits_signed(*node[j]) for j in range(n - 1)] + [0]
+    widths = [fixed.bits_for_range(*node[j], signed=True) for j in range(n - 1)] + [0]
     return widths, node[0]
 
 
@@ -154,7 +150,7 @@ def _layout(live: np.ndarray, term_range: Callable[[int, int], tuple[int, int]],
         first.append(len(terms))
         count.append(len(inputs))
         terms += [(i, o) for i in inputs]
-        term_w += [bits_signed(lo, hi) for lo, hi in ranges]
+        term_w += [fixed.bits_for_range(lo, hi, signed=True) for lo, hi in ranges]
         if inputs:
             widths, (lo, hi) = _tree_widths(ranges)
             node_w += widths
@@ -162,15 +158,15 @@ def _layout(live: np.ndarray, term_range: Callable[[int, int], tuple[int, int]],
         else:
             lo = hi = 0
         lo, hi = (min(lo, 0) << scale) + bias[o], (max(hi, 0) << scale) + bias[o]
-        sum_w.append(bits_signed(lo, hi))
-        widest = max(widest, bits_signed(min(lo, 0) - bias[o], max(hi, 0) - bias[o]))
+        sum_w.append(fixed.bits_for_range(lo, hi, signed=True))
+        widest = max(widest, fixed.bits_for_range(min(lo, 0) - bias[o], max(hi, 0) - bias[o], signed=True))
     need = max(sum_w)
     if acc_width is None:
         acc = need
     else:
         acc = _int_param(acc_width, "acc_width", need, MAX_WIDTH,
                          f"bits of the output accumulator; the exact range of these weights needs {need}")
-    widest = max(widest, need, acc, bits_signed(min(bias), max(bias)))
+    widest = max(widest, need, acc, fixed.bits_for_range(min(bias), max(bias), signed=True))
     if widest > MAX_WIDTH:
         raise ArithValueError(f"dot product needs a {widest}-bit signal; at most {MAX_WIDTH} bits are supported")
     return _Layout(terms, term_w, node_w, first, count, sum_w, acc, widest + 1)
@@ -236,7 +232,7 @@ def mac_dot(weights: Any, bias: Any, x_bits: int, x_signed: bool, acc_width: int
         ends = sorted(int(w[i, o]) * x for x in (x_lo, x_hi))
         return ends[0], ends[1]
 
-    widest_w = max(bits_signed(int(w.min()), int(w.max())), 1)
+    widest_w = fixed.bits_for_range(int(w.min()), int(w.max()), signed=True)
     layout = _layout(live, term_range, b, acc_width, extra_width=max(bits + 1, widest_w))
     return _unit("mac", name, n_in, n_out, bits, signed, layout, b, {},
                  TERM_WEIGHT=packed_hex([int(w[i, o]) for i, o in layout.terms], layout.carrier))
@@ -274,7 +270,8 @@ def roup_dot(operands: Any, act_shifts: Any, weight_shifts: Any, bias: Any, x_bi
     ends = np.array([x_lo, x_hi], dtype=np.int64)
     rounded = [int(v) for v in fixed.shift_round(ends, rq, "AP_RND")]  # before saturation
     a_lo, a_hi = (int(v) for v in fixed.requantize(ends, rq, act_type))
-    round_bits = max(bits_signed(*rounded), ACT_BITS + 1)  # >= 9 so the saturation test has bits to look at
+    # >= 9 so the saturation test has bits to look at
+    round_bits = max(fixed.bits_for_range(*rounded, signed=True), ACT_BITS + 1)
     saturate = int(rounded[0] < act_type.min_code or rounded[1] > act_type.max_code)
 
     def a_round(a: int, m: int) -> int:
@@ -297,7 +294,7 @@ def roup_dot(operands: Any, act_shifts: Any, weight_shifts: Any, bias: Any, x_bi
                  REQUANT_SHIFT=rq, ROUND_BITS=round_bits, SATURATE=saturate, PRODUCT_SHIFT=ps,
                  TERM_M=_table([int(ms[i, o]) for i, o in layout.terms]),
                  TERM_SHIFT=_table([int(ms[i, o]) + 2 * int(ks[i, o]) for i, o in layout.terms]),
-                 TERM_PW=_table([bits_signed(*product_range(i, o)) for i, o in layout.terms]),
+                 TERM_PW=_table([fixed.bits_for_range(*product_range(i, o), signed=True) for i, o in layout.terms]),
                  TERM_WEIGHT=packed_hex([int(ops[i, o]) for i, o in layout.terms], layout.carrier))
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from toolchain.arith.essop import DEFAULT_SEED_D, DEFAULT_SEED_X, DEFAULT_TAPS_D, MAXIMAL_TAPS
 from toolchain.errors import ArithValueError
-from toolchain.rtl.verilog import Port, RtlUnit, check_identifier, packed_hex, render
+from toolchain.rtl.verilog import Port, RtlUnit, check_identifier, int_param, is_integer, packed_hex, render
 
 WIDTH_RANGE = (3, 32)  # LFSR width = magnitude code width W, as toolchain.arith.essop.LFSR allows
 LOG2_BL_RANGE = (1, 12)  # BL = 2 .. 4096, powers of two
@@ -36,18 +36,12 @@ EXACT_BITS = (8,)
 SECOND_TAPS: dict[int, tuple[int, ...]] = {16: DEFAULT_TAPS_D, 8: (8, 6, 5, 3)}
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _check_int(value: Any, name: str, lo: int, hi: int, what: str) -> int:
-    if not _is_int(value) or not lo <= value <= hi:
-        raise ArithValueError(f"ESSOP RTL parameter {name}={value!r} out of range: an integer in {lo}..{hi} ({what})")
-    return value
+def _int(value: Any, name: str, lo: int, hi: int, what: str) -> int:
+    return int_param(value, name, lo, hi, what, "ESSOP RTL")
 
 
 def _check_bl(bl: Any) -> int:
-    if not _is_int(bl) or bl not in SUPPORTED_BL:
+    if not is_integer(bl) or bl not in SUPPORTED_BL:
         raise ArithValueError(f"ESSOP RTL parameter bl={bl!r} is not supported: a power of two in "
                               f"{SUPPORTED_BL[0]}..{SUPPORTED_BL[-1]} (stream length)")
     return bl
@@ -61,7 +55,7 @@ def _check_taps(taps: Any, width: int, name: str, default: tuple[int, ...] | Non
         return default
     given = taps
     taps = tuple(taps) if isinstance(taps, (tuple, list)) else ()
-    if not taps or any(not _is_int(t) or not 1 <= t <= width for t in taps) or width not in taps \
+    if not taps or any(not is_integer(t) or not 1 <= t <= width for t in taps) or width not in taps \
             or len(set(taps)) != len(taps):
         raise ArithValueError(f"ESSOP RTL parameter {name}={given!r} out of range: distinct exponents in "
                               f"1..{width} including {width}")
@@ -75,13 +69,13 @@ def feedback_mask(width: int, taps: tuple[int, ...]) -> int:
 
 def _lfsr_params(width: Any, seed: Any, taps: Any, leap: Any, what: str,
                  default_seed: int, default_taps: tuple[int, ...] | None) -> tuple[int, int, tuple[int, ...], int]:
-    width = _check_int(width, "width", *WIDTH_RANGE, "LFSR width = magnitude code width")
+    width = _int(width, "width", *WIDTH_RANGE, "LFSR width = magnitude code width")
     taps = _check_taps(taps, width, f"taps{what}", default_taps)
     if seed is None:
         seed = (default_seed & ((1 << width) - 1)) or 1  # LFSR's own default rule
-    seed = _check_int(seed, f"seed{what}", 1, (1 << width) - 1, "0 locks the register")
+    seed = _int(seed, f"seed{what}", 1, (1 << width) - 1, "0 locks the register")
     leap = width if leap is None else leap
-    leap = _check_int(leap, "leap", *LEAP_RANGE, "single-bit shifts per random number")
+    leap = _int(leap, "leap", *LEAP_RANGE, "single-bit shifts per random number")
     return width, seed, taps, leap
 
 
@@ -121,8 +115,8 @@ def essop_array(n_in: int = 1, n_out: int = 1, bl: int = 64, width: int = 16, se
     (``n_out`` x ``width+1``, unsigned), ``neg`` (``n_out`` x 1); outputs ``count``
     (``n_out*n_in`` x ``log2(bl)+2``, signed, element ``i*n_in + j``), ``done`` (1).
     """
-    n_in = _check_int(n_in, "n_in", 1, MAX_CELLS, "x elements")
-    n_out = _check_int(n_out, "n_out", 1, MAX_CELLS // n_in, f"delta elements; n_in * n_out <= {MAX_CELLS}")
+    n_in = _int(n_in, "n_in", 1, MAX_CELLS, "x elements")
+    n_out = _int(n_out, "n_out", 1, MAX_CELLS // n_in, f"delta elements; n_in * n_out <= {MAX_CELLS}")
     bl = _check_bl(bl)
     width, seed_x, taps_x, leap = _lfsr_params(width, seed_x, taps_x, leap, "_x", DEFAULT_SEED_X,
                                                MAXIMAL_TAPS.get(width))
@@ -153,11 +147,11 @@ def essop_scaler(n: int, code_width: int = 8, signed: bool = False, width: int =
     ``width`` 3..32.  Clocked (registered outputs); input ``code`` (``n`` x ``code_width``); outputs
     ``q`` (``n`` x ``width+1``, unsigned), ``neg`` (``n`` x 1), ``lead`` (leading-one position, unsigned).
     """
-    n = _check_int(n, "n", 1, MAX_CELLS, "vector elements")
-    code_width = _check_int(code_width, "code_width", 2, 32, "bits of a fixed-point code")
+    n = _int(n, "n", 1, MAX_CELLS, "vector elements")
+    code_width = _int(code_width, "code_width", 2, 32, "bits of a fixed-point code")
     if not isinstance(signed, bool):
         raise ArithValueError(f"ESSOP RTL parameter signed={signed!r} must be True (delta) or False (x)")
-    width = _check_int(width, "width", *WIDTH_RANGE, "LFSR width = magnitude code width")
+    width = _int(width, "width", *WIDTH_RANGE, "LFSR width = magnitude code width")
     lead_width = max(1, (code_width - 1).bit_length())
     name = check_identifier(name or f"essop_scale_{n}x{'s' if signed else 'u'}{code_width}_w{width}")
     text = render("essop_scale.v", NAME=name, N=n, CODE_WIDTH=code_width, SIGNED=int(signed), WIDTH=width,
@@ -176,9 +170,9 @@ def exact_outer_product(n_in: int = 1, n_out: int = 1, bits: int = 8, name: str 
     ``bits`` 8 only.  Clocked; inputs ``x`` (``n_in`` x ``bits``, signed), ``delta`` (``n_out`` x
     ``bits``, signed); output ``p`` (``n_out*n_in`` x ``2*bits``, signed), one update per clock.
     """
-    n_in = _check_int(n_in, "n_in", 1, MAX_CELLS, "x elements")
-    n_out = _check_int(n_out, "n_out", 1, MAX_CELLS // n_in, f"delta elements; n_in * n_out <= {MAX_CELLS}")
-    if not _is_int(bits) or bits not in EXACT_BITS:
+    n_in = _int(n_in, "n_in", 1, MAX_CELLS, "x elements")
+    n_out = _int(n_out, "n_out", 1, MAX_CELLS // n_in, f"delta elements; n_in * n_out <= {MAX_CELLS}")
+    if not is_integer(bits) or bits not in EXACT_BITS:
         raise ArithValueError(f"exact outer product parameter bits={bits!r} is not supported; valid: "
                               f"{', '.join(map(str, EXACT_BITS))}")
     name = check_identifier(name or f"exact_outer_{n_out}x{n_in}_{bits}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from toolchain.errors import ArithValueError
-from toolchain.rtl.verilog import Port, RtlUnit, check_identifier, render
+from toolchain.rtl.verilog import Port, RtlUnit, check_identifier, int_param, render
 
 # Only 8-bit operands are modelled by toolchain.arith.approx's multipliers and verified exhaustively.
 SUPPORTED_BITS = (8,)
@@ -22,12 +22,6 @@ def _check_bits(bits: Any) -> int:
         raise ArithValueError(f"multiplier operand width bits={bits!r} is not supported; valid: "
                               f"{', '.join(map(str, SUPPORTED_BITS))}")
     return bits
-
-
-def _check_param(value: Any, name: str, hi: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= hi:
-        raise ArithValueError(f"ROUP parameter {name}={value!r} out of range: an integer in 0..{hi} ({what})")
-    return value
 
 
 def _ports(bits: int) -> tuple[Port, ...]:
@@ -49,9 +43,9 @@ def roup_multiplier(k: int, m: int, bits: int = 8, name: str | None = None) -> R
     exact radix-4 Booth multiplier.
     """
     bits = _check_bits(bits)
-    k = _check_param(k, "k", bits // 2 - 1, f"perforated partial products; a {bits}-bit Booth multiplier "
-                                            f"has {bits // 2}")
-    m = _check_param(m, "m", bits - 1, f"rounding bit of the {bits}-bit activation")
+    k = int_param(k, "k", 0, bits // 2 - 1, f"perforated partial products; a {bits}-bit Booth multiplier "
+                                            f"has {bits // 2}", "ROUP")
+    m = int_param(m, "m", 0, bits - 1, f"rounding bit of the {bits}-bit activation", "ROUP")
     name = check_identifier(name or f"mult_roup_k{k}_m{m}")
     text = render("roup_mult.v", NAME=name, BITS=bits, K=k, M=m)
     return RtlUnit(name, text, _ports(bits), {"bits": bits, "k": k, "m": m})

@@ -25,14 +25,10 @@ import numpy as np
 
 from toolchain.arith import ternary
 from toolchain.errors import ArithValueError
-from toolchain.rtl.verilog import Port, RtlUnit, check_identifier, packed_hex, render
+from toolchain.rtl.verilog import Port, RtlUnit, check_identifier, is_integer, packed_hex, render
 
 MAX_GROUP = 16  # N of the RTL generators (the codebook must also have at most 65536 rows)
 MAX_GROUPS = 1 << 16  # rows of a storage ROM
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def max_k(n: int) -> int:
@@ -51,11 +47,11 @@ def _patterns(n: int, k: int) -> int:
 
 def check_nk(n: Any, k: Any) -> tuple[int, int]:
     """``(N, k)`` as ints: N in 1..16, k in 0..max_k(N) (the codebook has at most 65536 rows); else ArithValueError."""
-    if not _is_int(n) or not 1 <= n <= MAX_GROUP:
+    if not is_integer(n) or not 1 <= n <= MAX_GROUP:
         raise ArithValueError(f"(N,k) RTL: N={n!r} out of range: an integer in 1..{MAX_GROUP}")
     n = int(n)
     hi = max_k(n)
-    if not _is_int(k) or not 0 <= k <= hi:
+    if not is_integer(k) or not 0 <= k <= hi:
         raise ArithValueError(f"(N,k) RTL: k={k!r} out of range for N={n}: an integer in 0..{hi}"
                               + ("" if hi == n else f" (a larger k has over {ternary.MAX_PATTERNS} patterns)"))
     return n, int(k)
@@ -162,10 +158,10 @@ def nk_dense_layer(codes: Any, n: int, k: int, n_in: int, x_width: int, x_signed
     """
     n, k = check_nk(n, k)
     name = check_identifier(name)
-    if not _is_int(n_in) or not 1 <= n_in <= 4096:
+    if not is_integer(n_in) or not 1 <= n_in <= 4096:
         raise ArithValueError(f"nk layer n_in={n_in!r} out of range: an integer in 1..4096")
     for value, what in ((x_width, "x_width"), (acc_width, "acc_width")):
-        if not _is_int(value) or not 1 <= value <= 64:
+        if not is_integer(value) or not 1 <= value <= 64:
             raise ArithValueError(f"nk layer {what}={value!r} out of range: an integer in 1..64")
     n_in, x_width, acc_width = int(n_in), int(x_width), int(acc_width)
     codes = np.asarray(codes)

@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from toolchain.arith import rns as ref
+from toolchain.arith.fixed import bits_for_range
 from toolchain.errors import ArithValueError
-from toolchain.rtl.verilog import Port, RtlUnit, bits_signed, check_identifier, packed_hex, render
+from toolchain.rtl.verilog import Port, RtlUnit, check_identifier, int_param, packed_hex, render
 
 MAX_RTL_MODULUS = 2**16 + 1  # widths and constants of the templates are 32-bit Verilog integers
 MAX_CODE_WIDTH = 32  # forward converter input width
@@ -40,15 +41,13 @@ MAX_N_IN = 4096
 MODULUS_FIELD = 32  # bits of one modulus in a packed MODULI table
 
 
-def _check_int(value: Any, name: str, lo: int, hi: int, what: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ArithValueError(f"RNS RTL parameter {name}={value!r} out of range: an integer in {lo}..{hi} ({what})")
-    return int(value)
+def _int(value: Any, name: str, lo: int, hi: int, what: str) -> int:
+    return int_param(value, name, lo, hi, what, "RNS RTL")
 
 
 def check_modulus(m: Any) -> int:
     """``m`` if the RTL supports it: ``2**n`` (n >= 1), ``2**n - 1`` or ``2**n + 1`` (n >= 2), at most 2**16 + 1."""
-    m = _check_int(m, "modulus", 2, MAX_RTL_MODULUS, "2**n, 2**n - 1 or 2**n + 1")
+    m = _int(m, "modulus", 2, MAX_RTL_MODULUS, "2**n, 2**n - 1 or 2**n + 1")
     if ref.modulus_kind(m).kind == "generic":
         raise ArithValueError(f"RNS RTL parameter modulus={m} is not of a supported kind: valid moduli are 2**n, "
                               f"2**n - 1 or 2**n + 1 in 2..{MAX_RTL_MODULUS} (no division-free chunk reduction)")
@@ -96,7 +95,7 @@ def rns_forward(moduli: Sequence[int], width: int, name: str | None = None) -> R
 
     Equal to :func:`toolchain.arith.rns.to_residue_fold` (and ``to_residues``: both give ``x mod m``)."""
     moduli = check_moduli(moduli)
-    width = _check_int(width, "width", 1, MAX_CODE_WIDTH, "bits of the signed input code")
+    width = _int(width, "width", 1, MAX_CODE_WIDTH, "bits of the signed input code")
     name = check_identifier(name or f"rns_forward_w{width}_" + "_".join(map(str, moduli)))
     rw = max(residue_width(m) for m in moduli)
     text = _library(name) + "\n" + render(
@@ -155,7 +154,7 @@ def rns_channel(modulus: int, weights: Sequence[int], name: str | None = None) -
     Ports: ``x`` unsigned elements of ``bits(modulus - 1)`` bits, ``y`` one such word."""
     m = check_modulus(modulus)
     w = _check_residues(weights, m, "weights").reshape(-1)
-    _check_int(int(w.size), "n_in", 1, MAX_N_IN, "terms of the channel")
+    _int(int(w.size), "n_in", 1, MAX_N_IN, "terms of the channel")
     name = check_identifier(name or f"rns_channel_m{m}_n{w.size}")
     rw = residue_width(m)
     text = (render("rns_reduce.v", PREFIX=name, RNS_FUNCTIONS=_functions()) + "\n"
@@ -169,7 +168,7 @@ def _reverse_text(name: str, prefix: str, moduli: tuple[int, ...], method: str, 
     width VW."""
     big_m = math.prod(moduli)
     mw = big_m.bit_length()
-    vw = bits_signed(-(big_m // 2), (big_m - 1) // 2)
+    vw = bits_for_range(-(big_m // 2), (big_m - 1) // 2, signed=True)
     common = {"NAME": name, "PREFIX": prefix, "NM": len(moduli), "RW": rw, "MW": mw, "VW": vw,
               "MODULI": _unsigned(moduli, MODULUS_FIELD), "BIG_M": _unsigned([big_m], mw),
               "HALF": _unsigned([(big_m - 1) // 2], mw), "MODULI_TEXT": ", ".join(map(str, moduli)),
@@ -225,11 +224,11 @@ def rns_dense(residues: np.ndarray, moduli: Sequence[int], x_width: int, x_signe
     for j, m in enumerate(moduli):
         _check_residues(res[j], m, f"residues[{j}]")
     n_in, n_out = int(res.shape[1]), int(res.shape[2])
-    _check_int(n_in, "n_in", 1, MAX_N_IN, "inputs of the layer")
-    _check_int(n_out, "n_out", 1, MAX_N_IN, "outputs of the layer")
-    x_width = _check_int(x_width, "x_width", 1, MAX_CODE_WIDTH - 1, "bits of the input codes")
-    acc_width = _check_int(acc_width, "acc_width", 1, 256, "accumulator bits")
-    pre_shift = _check_int(pre_shift, "pre_shift", 0, acc_width, "accumulator grid shift")
+    _int(n_in, "n_in", 1, MAX_N_IN, "inputs of the layer")
+    _int(n_out, "n_out", 1, MAX_N_IN, "outputs of the layer")
+    x_width = _int(x_width, "x_width", 1, MAX_CODE_WIDTH - 1, "bits of the input codes")
+    acc_width = _int(acc_width, "acc_width", 1, 256, "accumulator bits")
+    pre_shift = _int(pre_shift, "pre_shift", 0, acc_width, "accumulator grid shift")
     bias = [int(b) for b in np.asarray(bias_acc).reshape(-1)]
     if len(bias) != n_out:
         raise ArithValueError(f"RNS RTL parameter bias_acc has {len(bias)} values: valid is one per output ({n_out})")

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from toolchain.errors import ArithValueError
 from toolchain.resources import templates_dir
 
@@ -138,14 +140,18 @@ def packed_hex(values: Iterable[int], width: int, *, unsigned: bool = False) -> 
     return chunks[0] if len(chunks) == 1 else "{" + ", ".join(reversed(chunks)) + "}"
 
 
-def bits_signed(lo: int, hi: int) -> int:
-    """Bits of the two's complement type that holds every integer in ``[lo, hi]`` (at least 1)."""
-    lo, hi = min(int(lo), 0), max(int(hi), 0)
-    bits = 1
-    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
-        bits += 1
-    return bits
+def is_integer(value: object) -> bool:
+    """True for a Python or NumPy integer that is not a bool (a generator parameter, a table entry)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-__all__ = ["CLOCK", "LITERAL_CHUNK_BITS", "RESET", "Port", "RtlUnit", "bits_signed", "check_identifier", "packed_hex",
-           "render", "template_path"]
+def int_param(value: object, name: str, lo: int, hi: int, what: str, owner: str) -> int:
+    """``value`` as an int if it is an integer in ``lo..hi``, else ArithValueError naming the ``owner``'s parameter,
+    its value and range, and ``what`` it means: the one check of every generator's integer parameters."""
+    if not is_integer(value) or not lo <= value <= hi:
+        raise ArithValueError(f"{owner} parameter {name}={value!r} out of range: an integer in {lo}..{hi} ({what})")
+    return int(value)
+
+
+__all__ = ["CLOCK", "LITERAL_CHUNK_BITS", "RESET", "Port", "RtlUnit", "check_identifier", "int_param", "is_integer",
+           "packed_hex", "render", "template_path"]
