@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 from toolchain.arith.approx import ROUPMultiplier, error_metrics, exact_table
 from toolchain.errors import Arith4mlError
-from toolchain.rtl import CellCount, RtlUnit, cost, exact_multiplier, roup_multiplier
+from toolchain.rtl import CellCount, RtlUnit, exact_multiplier, roup_multiplier
+from toolchain.rtl.cost import cost_many
 from toolchain.rtl_cost import yosys_version
 
 GRID_K = range(4)
@@ -39,9 +39,7 @@ def multiplier_section() -> str:
         for m in GRID_M:
             units.append((f"ROUP({k},{m})", roup_multiplier(k, m), error_metrics(ROUPMultiplier(k, m))["mae"]))
     jobs = [(u, d) for _, u, _ in units for d in (False, True)]
-    # yosys is single-threaded: one process per job keeps every core busy
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        counts: list[CellCount] = list(pool.map(lambda job: cost(job[0], dsp=job[1]), jobs))
+    counts: list[CellCount] = cost_many(jobs)
     by = {(u.name, d): c for (u, d), c in zip(jobs, counts)}
     base = by[(units[0][1].name, False)].lut
     booth = by[(units[1][1].name, False)].lut  # ROUP(0,0): the exact product with the same Booth structure

@@ -9,13 +9,12 @@ Run: ``.venv/bin/python bench/rtl_dense.py`` (needs yosys; about two minutes on 
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from toolchain.arith import pot
 from toolchain.arith.approx import roup_round_b
-from toolchain.rtl import CellCount, RtlUnit, cost
+from toolchain.rtl import CellCount, RtlUnit
+from toolchain.rtl.cost import cost_many
 from toolchain.rtl.dot import mac_dot, pot_dot, roup_dot
 
 SHAPES = ((16, 16), (32, 16))  # (n_in, n_out)
@@ -54,8 +53,7 @@ def layers(n_in: int, n_out: int) -> list[tuple[str, RtlUnit, bool]]:
 def section() -> str:
     """The table of every shape's layers, their ratios to the MAC, the paper's claims and the caveat."""
     jobs = [(shape, label, unit, dsp) for shape in SHAPES for label, unit, dsp in layers(*shape)]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        counts: list[CellCount] = list(pool.map(lambda job: cost(job[2], dsp=job[3]), jobs))
+    counts: list[CellCount] = cost_many(((job[2], job[3]) for job in jobs), workers=2)
     lines = ["Constant-weight Dense layers (one output pixel, combinational), yosys synth_xilinx -family xc7",
              f"inputs: signed {X_BITS}-bit codes; weights: random int8 codes (seed {SEED}), PoT: the same weights as "
              f"{POT_BITS}-bit PoT codes (pot.quantize, max_exp 0), ROUP(k,m): perforated/rounded",

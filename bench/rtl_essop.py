@@ -12,10 +12,8 @@ Magnitudes are 8-bit codes (LFSR width 8, codes 0..256) at BL 16 and 64.  Run:
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from toolchain.essop_hls import essop_cost
-from toolchain.rtl.cost import CellCount, cost
+from toolchain.rtl.cost import CellCount, cost_many
 from toolchain.rtl.essop import essop_array, essop_lfsr, essop_scaler, exact_outer_product
 from toolchain.rtl.verilog import RtlUnit
 
@@ -60,8 +58,7 @@ def _energy_model_lines() -> list[str]:
 def section() -> str:
     """Run yosys on every unit (two at a time) and return the comparison as plain text."""
     jobs = _units()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        counts: list[CellCount] = list(pool.map(lambda job: cost(job[1], dsp=job[2]), jobs))
+    counts: list[CellCount] = cost_many(((job[1], job[2]) for job in jobs), workers=2)
     lines = [f"ESSOP update hardware vs exact INT8 outer product, yosys synth_xilinx -family xc7, "
              f"{WIDTH}-bit magnitude codes",
              f"{'unit':<26} {'cells':>5} {'LUT':>6} {'CARRY4':>6} {'FF':>6} {'DSP':>4} {'LUT/cell':>8} "

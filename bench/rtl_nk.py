@@ -14,7 +14,6 @@ Run: ``.venv/bin/python bench/rtl_nk.py`` (needs yosys; ``make tools``).  About 
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from toolchain.arith import ternary
 from toolchain.arith.fixed import FixedType
 from toolchain.kernels import KERNELS
 from toolchain.kernels.plan import Geometry, build_plan, dot_core
-from toolchain.rtl.cost import CellCount, cost
+from toolchain.rtl.cost import CellCount, cost_many
 from toolchain.rtl.nk import dense_ternary_rom, index_bits, nk_code_rom, nk_decoder
 from toolchain.rtl.verilog import RtlUnit
 
@@ -75,8 +74,7 @@ def section() -> str:
                      dense_ternary_rom(dense, name=f"nk_dense_rom_{size}")))
     layers = _layers()
     units = layers[::-1] + [u for _, c, d in reversed(roms) for u in (c, d)] + [decoder]  # the slowest first
-    with ThreadPoolExecutor(max_workers=2) as pool:  # yosys is single-threaded
-        counts = dict(zip((u.name for u in units), pool.map(cost, units)))
+    counts = dict(zip((u.name for u in units), cost_many(((u, True) for u in units), workers=2)))
 
     bits = index_bits(N, K)
     patterns = ternary.n_patterns(N, K)

@@ -13,15 +13,13 @@ Run: ``.venv/bin/python bench/rtl_rns.py`` (needs yosys; ``make tools``).
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from toolchain.arith.fixed import FixedType
 from toolchain.errors import UnsupportedError
 from toolchain.kernels import KERNELS
 from toolchain.kernels.plan import Geometry, build_plan, dot_core
-from toolchain.rtl.cost import CellCount, cost
+from toolchain.rtl.cost import CellCount, cost_many
 from toolchain.rtl.rns import rns_channel, rns_forward, rns_reverse
 from toolchain.rtl.verilog import RtlUnit
 
@@ -74,10 +72,9 @@ def _jobs() -> list[tuple[str, RtlUnit | None]]:
 def section() -> str:
     """Run yosys on every unit (two at a time) and return the tables as plain text."""
     jobs = _jobs()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        counts: list[CellCount | None] = list(pool.map(
-            lambda job: None if job[1] is None else cost(job[1], dsp=False), jobs))
-    by = {label: c for (label, _), c in zip(jobs, counts)}
+    present = [(label, unit) for label, unit in jobs if unit is not None]
+    by: dict[str, CellCount | None] = {label: None for label, _ in jobs}
+    by.update(zip((label for label, _ in present), cost_many(((unit, False) for _, unit in present), workers=2)))
     lines = ["RNS hardware, yosys synth_xilinx -family xc7 -nodsp (LUT / CARRY4)",
              "",
              f"1. one channel, {CHANNEL_TERMS} non-zero constant weight residues, sum reduced modulo m",

@@ -66,7 +66,13 @@ def test_unit_catalogue_is_listed(capsys) -> None:
 
 
 def test_exit_code_of_a_missing_plan_is_distinct() -> None:
+    """Every exit code the toolchain defines is distinct, and the CLI's help lists the new one."""
+    from toolchain import errors
+
+    codes = {name: value for name, value in vars(errors).items() if name.startswith("EXIT_")}
+    assert len(set(codes.values())) == len(codes), codes
     assert EXIT_NO_PLAN not in (0, 1, 2, 3, 4, 5, 6, 70, 130)
+    assert f"  {EXIT_NO_PLAN}    no arithmetic plan" in cli.EXIT_CODES
 
 
 # ---- converted projects and model files ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ from toolchain.arith.fixed import FixedType
 from toolchain.errors import ArithValueError, UnsupportedError
 from toolchain.kernels.approx import LayerAssignment, parse_approx
 from toolchain.kernels.plan import Geometry, build_plan, dot_core
-from toolchain.rtl import cost
+from toolchain.rtl.cost import cost_many
 from toolchain.rtl.dot import mac_dot, pot_dot, roup_dot
 from toolchain.rtl.lint import lint
 from toolchain.rtl.sim import simulate_ports
@@ -173,10 +173,7 @@ def test_zero_weights_generate_no_hardware() -> None:
                  roup_dot(np.where(half, 0, weights >> 2), zeros + 2, zeros + 1, bias, 8, True, 0, 0),
                  roup_dot(zeros, zeros, zeros, bias, 8, True, 0, 0)),
     }
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        counts = {k: list(pool.map(lambda u: cost(u, dsp=False), us)) for k, us in units.items()}
+    counts = {k: cost_many(((u, False) for u in us), workers=2) for k, us in units.items()}
     for kind, (full, halved, empty) in counts.items():
         print(f"\n{kind}: full {full.as_dict()}  half zero {halved.as_dict()}  all zero {empty.as_dict()}")
         assert halved.lut < full.lut, kind

@@ -15,7 +15,6 @@ import argparse
 import json
 import re
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,17 +111,12 @@ def yosys_version() -> str | None:
 
 
 def _cost_all(jobs: list[tuple[CostRow, Any, bool]], workers: int) -> None:
-    from toolchain.rtl.cost import cost
+    from toolchain.rtl.cost import cost_many
 
-    def one(job):
-        row, unit, dsp = job
-        return row, dsp, cost(unit, dsp=dsp)
-
-    # yosys is single-threaded: one process per job keeps every core busy
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for row, dsp, count in pool.map(one, jobs):
-            row.counts["dsp" if dsp else "nodsp"] = count.as_dict()
-            row.warnings += [w for w in count.warnings if w not in row.warnings]
+    counts = cost_many(((unit, dsp) for _, unit, dsp in jobs), workers)
+    for (row, _, dsp), count in zip(jobs, counts):
+        row.counts["dsp" if dsp else "nodsp"] = count.as_dict()
+        row.warnings += [w for w in count.warnings if w not in row.warnings]
 
 
 def _layer_rows(hm, wanted: list[str], out_dir: Path | None, vectors: int) -> tuple[list[CostRow], list]:

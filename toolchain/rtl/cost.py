@@ -7,9 +7,12 @@ carry chains, which is where approximate arithmetic can show a saving.
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -106,4 +109,12 @@ def cost(unit: RtlUnit, dsp: bool = True, *, keep: str | Path | None = None,
         return replace(counts, warnings=tuple(ln.strip() for ln in log.splitlines() if ln.startswith("Warning")))
 
 
-__all__ = ["YOSYS_ALTERNATIVES", "CellCount", "cost", "parse_stat"]
+def cost_many(jobs: Iterable[tuple[RtlUnit, bool]], workers: int | None = None) -> list[CellCount]:
+    """``cost(unit, dsp)`` of every ``(unit, dsp)`` job, in order, ``workers`` yosys processes at once (default:
+    one per core; yosys is single-threaded, so this keeps every core busy)."""
+    jobs = list(jobs)
+    with ThreadPoolExecutor(max_workers=max(1, workers or os.cpu_count() or 2)) as pool:
+        return list(pool.map(lambda job: cost(job[0], dsp=job[1]), jobs))
+
+
+__all__ = ["YOSYS_ALTERNATIVES", "CellCount", "cost", "cost_many", "parse_stat"]
